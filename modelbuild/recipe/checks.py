@@ -1,0 +1,80 @@
+"""Checks across recipe fields, after the schema accepted each field on its own.
+
+Each check yields `(path, message)` pairs; the loader turns the path into the
+line of the recipe file. Every problem is reported, not just the first.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+from modelbuild.recipe.schema import MLPROGRAM_TARGETS, NEURALNETWORK_TARGETS, FORMAT_SUFFIX, Recipe
+
+Problem = tuple[tuple, str]
+
+
+def cross_field_problems(recipe: Recipe) -> list[Problem]:
+    """Every problem that involves more than one field of the recipe."""
+    return [*_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_tolerances(recipe)]
+
+
+def _inputs(recipe: Recipe) -> Iterator[Problem]:
+    for name, spec in recipe.inputs.items():
+        low, high = spec.range
+        if low >= high:
+            yield ("inputs", name, "range"), f"expected [min, max] with min < max, got [{low}, {high}]"
+
+
+def _feature_names(recipe: Recipe) -> Iterator[Problem]:
+    for name in sorted(set(recipe.inputs) & set(recipe.outputs)):
+        yield ("outputs", name), f"{name!r} is also an input name; feature names must be unique"
+
+
+def _variants(recipe: Recipe) -> Iterator[Problem]:
+    for variant_name, variant in recipe.coreml.items():
+        here = ("coreml", variant_name)
+        allowed = NEURALNETWORK_TARGETS if variant.format == "neuralnetwork" else MLPROGRAM_TARGETS
+        if variant.minimum_deployment_target not in allowed:
+            yield here + ("minimum_deployment_target",), (
+                f"{variant.format} cannot target {variant.minimum_deployment_target}; "
+                f"expected one of {', '.join(allowed)}")
+        if variant.file is not None:
+            suffix = FORMAT_SUFFIX[variant.format]
+            if not variant.file.endswith(suffix) or "/" in variant.file:
+                yield here + ("file",), (f"a {variant.format} artifact is a plain file name ending in {suffix}, "
+                                         f"got {variant.file!r}")
+        yield from _images(recipe, here, "image_inputs", variant.image_inputs, recipe.inputs)
+        yield from _images(recipe, here, "image_outputs", variant.image_outputs, recipe.outputs)
+
+
+def _images(recipe: Recipe, here: tuple, kind: str, table: dict, features: dict) -> Iterator[Problem]:
+    for name, image in table.items():
+        at = here + (kind, name)
+        if name not in features:
+            yield at, f"no {kind[6:-1]} named {name!r}; expected one of {', '.join(features)}"
+            continue
+        channels = 1 if image.color_layout == "GRAYSCALE" else 3
+        if image.bias is not None and len(image.bias) != channels:
+            yield at + ("bias",), (f"{image.color_layout} takes {channels} bias value(s), "
+                                   f"got {len(image.bias)}")
+        if kind == "image_inputs":
+            shape = recipe.inputs[name].shape
+            if len(shape) != 4 or shape[0] != 1 or shape[1] != channels:
+                yield at, (f"an {image.color_layout} image needs shape [1, {channels}, H, W], "
+                           f"but inputs.{name}.shape is {shape}")
+
+
+def _files(recipe: Recipe) -> Iterator[Problem]:
+    writers = {recipe.onnx_file: "onnx"}
+    for variant_name in recipe.coreml:
+        file = recipe.coreml_file(variant_name)
+        if file in writers:
+            yield ("coreml", variant_name, "file"), f"{file} is also written by {writers[file]}"
+        writers.setdefault(file, f"coreml.{variant_name}")
+
+
+def _tolerances(recipe: Recipe) -> Iterator[Problem]:
+    for artifact in recipe.validate_.tolerances:
+        if artifact != "onnx" and artifact not in recipe.coreml:
+            yield ("validate", "tolerances", artifact), (
+                f"unknown artifact {artifact!r}; expected 'onnx' or one of "
+                f"{', '.join(recipe.coreml) or '(no Core ML variants)'}")

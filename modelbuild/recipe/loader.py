@@ -1,0 +1,131 @@
+"""Load a recipe file: YAML -> schema -> cross-field checks -> file checks.
+
+Every problem becomes one line `recipes/x.yaml:LINE: field.path: message`,
+and all of them are reported together in a `RecipeError`.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from modelbuild.recipe.checks import cross_field_problems
+from modelbuild.recipe.schema import Recipe
+from modelbuild.recipe.yaml_lines import YamlProblem, load_with_lines
+
+
+class RecipeError(ValueError):
+    """One or more problems in a recipe file, one line each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def project_root(recipe_path: Path) -> Path:
+    """The folder relative recipe paths start from: the parent of `recipes/`, else the recipe's folder."""
+    folder = recipe_path.resolve().parent
+    return folder.parent if folder.name == "recipes" else folder
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe file; raise RecipeError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise RecipeError([f"{path}: cannot read the recipe ({err.strerror or err})"]) from None
+    try:
+        data, lines = load_with_lines(text)
+    except YamlProblem as err:
+        where = f"{_dotted(err.path)}: " if err.path else ""
+        raise RecipeError([f"{path}:{err.line}: {where}{err.message}"]) from None
+    if not isinstance(data, dict):
+        raise RecipeError([f"{path}:1: expected a mapping of recipe fields (name, model, inputs, ...), "
+                           f"got {type(data).__name__}"])
+
+    def line_of(loc: tuple) -> int:
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in lines:
+                return lines[loc[:end]]
+        return 1
+
+    def fmt(loc: tuple, message: str) -> str:
+        return f"{path}:{line_of(loc)}: {_dotted(loc) or '(top level)'}: {message}"
+
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as err:
+        raise RecipeError([fmt(tuple(e["loc"]), _message(e)) for e in err.errors()]) from None
+    problems = cross_field_problems(recipe) + _file_problems(recipe, project_root(path))
+    if problems:
+        raise RecipeError([fmt(loc, message) for loc, message in problems])
+    return recipe
+
+
+def _file_problems(recipe: Recipe, root: Path) -> list[tuple[tuple, str]]:
+    problems = []
+    weights = recipe.model.weights
+    if weights is not None and not (root / weights.path).is_file():
+        problems.append((("model", "weights", "path"), f"no such file: {root / weights.path}"))
+    for i, sample in enumerate(recipe.validate_.samples):
+        if not (root / sample).is_file():
+            problems.append((("validate", "samples", i), f"no such file: {root / sample}"))
+    module = recipe.model.factory.split(":")[0]
+    if importlib.util.find_spec(module.split(".")[0]) is None:
+        problems.append((("model", "factory"), f"cannot import {module!r}: no package "
+                                               f"{module.split('.')[0]!r} is installed"))
+    return problems
+
+
+def _dotted(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(tuple(error["loc"])[:-1])
+        return f"unknown key; expected one of {', '.join(allowed)}" if allowed else "unknown key"
+    if kind == "missing":
+        return "required field is missing"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        return message[len("Value error, "):]
+    value = error.get("input")
+    if kind.endswith("_type") or kind in ("literal_error", "enum", "greater_than", "less_than_equal",
+                                          "greater_than_equal", "string_pattern_mismatch", "too_short", "too_long"):
+        return f"{message}, got {value!r}"
+    return message
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """Field names (aliases) accepted at `loc`, found by walking the schema."""
+    model: Any = Recipe
+    for part in loc:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+            if field is None:
+                return []
+            model = field.annotation
+        else:
+            model = _value_type(model)
+    model = _unwrap_optional(model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _value_type(annotation: Any) -> Any:
+    """dict[str, X] -> X, X | None -> X (walking a mapping or optional level)."""
+    args = getattr(_unwrap_optional(annotation), "__args__", ())
+    return args[-1] if args else annotation
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    args = getattr(annotation, "__args__", ())
+    if type(None) in args:
+        return next(a for a in args if a is not type(None))
+    return annotation

@@ -1,0 +1,215 @@
+"""The recipe schema: pydantic models, strict, every field documented.
+
+A recipe says which PyTorch model to build (factory, arguments, weights), what
+its inputs and outputs are called and look like, how to export it to ONNX and
+which Core ML variants to make from it. Unknown keys are errors everywhere.
+Relative paths are relative to the project root: the folder that holds
+`recipes/` (or the recipe's own folder when it does not live in `recipes/`).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+RECIPE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+
+DEPLOYMENT_TARGETS = (
+    "iOS13", "iOS14", "iOS15", "iOS16", "iOS17", "iOS18",
+    "macOS10_15", "macOS11", "macOS12", "macOS13", "macOS14", "macOS15",
+)
+# Targets a NeuralNetwork (.mlmodel) can be built for: the torch frontend refuses iOS15+/macOS12+.
+NEURALNETWORK_TARGETS = ("iOS13", "iOS14", "macOS10_15", "macOS11")
+MLPROGRAM_TARGETS = tuple(t for t in DEPLOYMENT_TARGETS if t not in NEURALNETWORK_TARGETS)
+FORMAT_SUFFIX = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}
+
+
+class Strict(BaseModel):
+    """Base model: unknown keys are rejected, values are not coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Weights(Strict):
+    """A state dict to load into the model after construction."""
+
+    path: str = Field(description="The weights file (a torch state dict), relative to the project root.")
+    key: str | None = Field(None, description="Take the state dict from this key of the loaded object "
+                                              "(for checkpoints like {'state_dict': ...}).")
+    strip_prefix: str = Field("", description="Remove this prefix from every key that has it "
+                                              "(e.g. 'module.' left by DataParallel).")
+    rename: dict[str, str] = Field(default_factory=dict,
+                                   description="Replace key prefixes: {old_prefix: new_prefix}, applied after strip_prefix.")
+    strict: bool = Field(True, description="Fail on missing or unexpected keys (listed in the error).")
+
+
+class ModelSource(Strict):
+    """How to construct the PyTorch model."""
+
+    factory: str = Field(description="'package.module:attr', a class or function returning an nn.Module.")
+    args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the factory.")
+    weights: Weights | None = Field(None, description="Optional weights; without them the model keeps its "
+                                                      "seeded initialisation and the build warns.")
+    init: str | None = Field(None, description="A method to call after construction, before loading weights "
+                                               "(e.g. 'init_weights').")
+    seed: int = Field(0, description="torch.manual_seed before construction, for reproducible initialisation.")
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_syntax(cls, value: str) -> str:
+        if not FACTORY_PATTERN.match(value):
+            raise ValueError(f"expected 'package.module:attr' (e.g. 'modelbuild.zoo.ffdnet:FFDNet'), got {value!r}")
+        return value
+
+    @field_validator("init")
+    @classmethod
+    def _init_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(NAME_PATTERN, value):
+            raise ValueError(f"expected a method name such as 'init_weights', got {value!r}")
+        return value
+
+
+class Input(Strict):
+    """A model input: a float32 tensor of a fixed example shape."""
+
+    shape: list[int] = Field(description="Example shape, e.g. [1, 3, 512, 512]; every dimension >= 1.")
+    range: list[float] = Field([0.0, 1.0], min_length=2, max_length=2, description="Value range of the data (min, max); random "
+                                                               "examples are drawn uniformly from it.")
+    example: float | None = Field(None, description="Use this constant as the example value (e.g. a noise level).")
+    description: str = Field("", description="Shown in the Core ML model's feature description.")
+
+    @field_validator("shape")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if not value or len(value) > 5 or any(d < 1 for d in value):
+            raise ValueError(f"expected 1 to 5 dimensions, each >= 1, got {value}")
+        return value
+
+
+
+class Output(Strict):
+    """A model output, in the order the model returns them."""
+
+    description: str = Field("", description="Shown in the Core ML model's feature description.")
+
+
+class OnnxStage(Strict):
+    """The ONNX export."""
+
+    opset: int = Field(17, ge=9, le=21, description="ONNX opset version (9 to 21).")
+    file: str | None = Field(None, description="File name in artifacts/<recipe>/; default '<recipe>.onnx'.")
+    max_abs_error: float = Field(1e-4, gt=0, description="Largest |onnxruntime - torch| the export may show "
+                                                         "on the example inputs.")
+
+    @field_validator("file")
+    @classmethod
+    def _suffix(cls, value: str | None) -> str | None:
+        if value is not None and (not value.endswith(".onnx") or "/" in value):
+            raise ValueError(f"expected a plain file name ending in .onnx, got {value!r}")
+        return value
+
+
+class ImageInput(Strict):
+    """Make an input an image: Core ML computes scale * pixel + bias per channel."""
+
+    scale: float = Field(1.0, description="Multiplies every pixel value (0..255), e.g. 1/255 = 0.00392156862745098.")
+    bias: list[float] | None = Field(None, description="Added after scaling: [R, G, B] (in the colour layout's "
+                                                       "order for BGR) or [gray]; default zeros.")
+    color_layout: Literal["RGB", "BGR", "GRAYSCALE"] = Field("RGB", description="Channel order the model expects.")
+
+
+class ImageOutput(Strict):
+    """Make an output an image: the graph computes scale * value + bias, then Core ML makes pixels of it."""
+
+    scale: float = Field(1.0, description="Multiplies the model's output, e.g. 255 for a model that outputs [0, 1].")
+    bias: list[float] | None = Field(None, description="Added after scaling, per channel; default zeros.")
+    color_layout: Literal["RGB", "BGR", "GRAYSCALE"] = Field("RGB", description="Channel order of the output.")
+
+
+class CoreMLVariant(Strict):
+    """One Core ML artifact."""
+
+    frontend: Literal["onnx", "torch"] = Field(description="'onnx': convert the ONNX file with onnx2coreml; "
+                                                           "'torch': convert the traced model with coremltools.")
+    format: Literal["neuralnetwork", "mlprogram"] = Field(description="'neuralnetwork' (.mlmodel) or "
+                                                                      "'mlprogram' (.mlpackage).")
+    minimum_deployment_target: Literal[DEPLOYMENT_TARGETS] = Field(  # type: ignore[valid-type]
+        None, description="Oldest OS the model runs on; default iOS13 for neuralnetwork, iOS15 for mlprogram.")
+    compute_precision: Literal["float32", "float16"] = Field("float32", description="Precision of weights and "
+                                                                                    "(for mlprogram) computation.")
+    file: str | None = Field(None, description="File name in artifacts/<recipe>/; default '<recipe>_<variant>' "
+                                               "plus .mlmodel or .mlpackage.")
+    image_inputs: dict[str, ImageInput] = Field(default_factory=dict, description="Inputs to turn into images.")
+    image_outputs: dict[str, ImageOutput] = Field(default_factory=dict, description="Outputs to turn into images.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_target(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("minimum_deployment_target") is None:
+            data = dict(data)
+            data["minimum_deployment_target"] = "iOS15" if data.get("format") == "mlprogram" else "iOS13"
+        return data
+
+
+class Tolerance(Strict):
+    """Largest allowed differences between an artifact and the PyTorch model."""
+
+    max_abs: float = Field(1e-4, gt=0, description="Largest absolute difference, in output units.")
+    min_psnr: float | None = Field(None, description="Smallest PSNR in dB (images), if set.")
+
+
+class Validation(Strict):
+    """What validation feeds the artifacts and how close they must stay to PyTorch."""
+
+    samples: list[str] = Field(default_factory=list, description="Image files (relative to the project root) "
+                                                                 "fed to the image inputs.")
+    tolerances: dict[str, Tolerance] = Field(default_factory=dict, description="Per artifact: 'onnx' or a "
+                                                                               "Core ML variant name.")
+
+
+class Metadata(Strict):
+    """Written into the Core ML models."""
+
+    author: str = ""
+    license: str = ""
+    version: str = ""
+
+
+class Recipe(Strict):
+    """A model to build: its source, its interface, and the artifacts to make of it."""
+
+    name: str = Field(pattern=RECIPE_NAME_PATTERN, description="Recipe name: tasks are build:<name>, and "
+                                                                "artifacts go to artifacts/<name>/.")
+    description: str = Field("", description="One line about the model; Core ML short description.")
+    metadata: Metadata = Field(default_factory=Metadata, description="Author, license and version.")
+    model: ModelSource
+    inputs: dict[str, Input] = Field(min_length=1, description="Inputs in the order forward() takes them.")
+    outputs: dict[str, Output] = Field(min_length=1, description="Outputs in the order forward() returns them.")
+    onnx: OnnxStage = Field(default_factory=OnnxStage)
+    coreml: dict[str, CoreMLVariant] = Field(default_factory=dict, description="Core ML variants by name.")
+    validate_: Validation = Field(default_factory=Validation, alias="validate",
+                                  description="Validation samples and tolerances.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    @field_validator("inputs", "outputs", "coreml")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not re.match(NAME_PATTERN, str(key)):
+                raise ValueError(f"name {key!r} must be an identifier (letters, digits, _; not starting with a digit)")
+        return value
+
+    @property
+    def onnx_file(self) -> str:
+        """File name of the ONNX artifact."""
+        return self.onnx.file or f"{self.name}.onnx"
+
+    def coreml_file(self, variant: str) -> str:
+        """File name of a Core ML variant's artifact."""
+        spec = self.coreml[variant]
+        return spec.file or f"{self.name}_{variant}{FORMAT_SUFFIX[spec.format]}"
+

@@ -1,0 +1,69 @@
+"""FFDNet (Zhang, Zuo, Zhang 2018; IPOL implementation by Tassano, Delon, Veit 2019).
+
+Layer for layer the network of the IPOL code, so its official weights load
+(after renaming `module.intermediate_dncnn.itermediate_dncnn.` to `body.`), but
+written to convert everywhere:
+
+- pixel_unshuffle / pixel_shuffle are rank-5 reshapes and a transpose, not the
+  rank-6 reshape the TorchScript ONNX exporter emits and not the `pixel_unshuffle`
+  op the Core ML torch frontend refuses below iOS16;
+- the model returns the denoised image, clamp(x - predicted noise, 0, 1), as the
+  reference test script does.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+_DEFAULTS = {1: (64, 15), 3: (96, 12)}  # channels -> (features, layers) of the IPOL nets
+
+
+def space_to_depth(x: torch.Tensor) -> torch.Tensor:
+    """`F.pixel_unshuffle(x, 2)` with reshapes of rank <= 5."""
+    n, c, h, w = x.shape
+    x = x.reshape(n * c, h // 2, 2, w // 2, 2)
+    x = x.permute(0, 2, 4, 1, 3)
+    return x.reshape(n, c * 4, h // 2, w // 2)
+
+
+def depth_to_space(x: torch.Tensor) -> torch.Tensor:
+    """`F.pixel_shuffle(x, 2)` with reshapes of rank <= 5."""
+    n, c4, h, w = x.shape
+    x = x.reshape(n * (c4 // 4), 2, 2, h, w)
+    x = x.permute(0, 3, 1, 4, 2)
+    return x.reshape(n, c4 // 4, h * 2, w * 2)
+
+
+def _body(channels: int, features: int, layers: int) -> nn.Sequential:
+    """DnCNN-style body with the IPOL module indices (conv at 0, 2, 5, 8, ...)."""
+    mods: list[nn.Module] = [
+        nn.Conv2d(5 * channels, features, 3, padding=1, bias=False),
+        nn.ReLU(inplace=False),
+    ]
+    for _ in range(layers - 2):
+        mods += [
+            nn.Conv2d(features, features, 3, padding=1, bias=False),
+            nn.BatchNorm2d(features),
+            nn.ReLU(inplace=False),
+        ]
+    mods.append(nn.Conv2d(features, 4 * channels, 3, padding=1, bias=False))
+    return nn.Sequential(*mods)
+
+
+class FFDNet(nn.Module):
+    """FFDNet denoiser: forward(x in [0,1] of shape N,C,H,W with H, W even; sigma of shape [N])."""
+
+    def __init__(self, channels: int = 3, features: int | None = None, layers: int | None = None):
+        super().__init__()
+        if channels not in _DEFAULTS:
+            raise ValueError(f"FFDNet channels must be 1 (grayscale) or 3 (colour), not {channels!r}")
+        default_features, default_layers = _DEFAULTS[channels]
+        self.channels = channels
+        self.body = _body(channels, features or default_features, layers or default_layers)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        noise_map = sigma.reshape(n, 1, 1, 1).expand(n, c, h // 2, w // 2)
+        features = torch.cat([noise_map, space_to_depth(x)], dim=1)
+        noise = depth_to_space(self.body(features))
+        return torch.clamp(x - noise, 0.0, 1.0)

@@ -1,0 +1,82 @@
+"""What each build stage reads: recipe fields, tool versions and source files.
+
+A stage's fingerprint is a plain dict of exactly the recipe fields it reads plus
+the versions of the tools it runs. doit's `config_changed` compares it with the
+last run's, so editing a field re-runs only the stages that read it. Nothing here
+imports torch, onnx or coremltools: versions come from package metadata.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from modelbuild.recipe import Recipe
+
+
+@lru_cache(maxsize=None)
+def tool_version(distribution: str) -> str:
+    """Installed version of a distribution, or 'absent'."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+def _interface(recipe: Recipe) -> dict[str, Any]:
+    return {"inputs": {k: _dump(v) for k, v in recipe.inputs.items()},
+            "outputs": {k: _dump(v) for k, v in recipe.outputs.items()}}
+
+
+def model_fingerprint(recipe: Recipe) -> dict[str, Any]:
+    """What building the PyTorch model reads (the weights file itself is a file dependency)."""
+    return {"model": _dump(recipe.model), **_interface(recipe),
+            "torch": tool_version("torch"), "python": sys.version.split()[0]}
+
+
+def onnx_fingerprint(recipe: Recipe) -> dict[str, Any]:
+    """What the ONNX stage reads."""
+    return {**model_fingerprint(recipe), "onnx": _dump(recipe.onnx),
+            "tools": {name: tool_version(name) for name in ("onnx", "onnxruntime")}}
+
+
+def coreml_fingerprint(recipe: Recipe, variant: str) -> dict[str, Any]:
+    """What one Core ML variant reads: the variant, the interface, metadata and its frontend's inputs."""
+    spec = recipe.coreml[variant]
+    upstream = model_fingerprint(recipe) if spec.frontend == "torch" else _interface(recipe)
+    frontend_tool = "onnx2coreml" if spec.frontend == "onnx" else "torch"
+    return {**upstream, "variant": _dump(spec), "file": recipe.coreml_file(variant),
+            "description": recipe.description, "metadata": _dump(recipe.metadata),
+            "tools": {name: tool_version(name) for name in ("coremltools", frontend_tool)}}
+
+
+def module_source_file(module: str) -> Path | None:
+    """The .py file of a module, found on sys.path without importing it (None if not a plain file)."""
+    parts = module.split(".")
+    spec = importlib.util.find_spec(parts[0])
+    if spec is None:
+        return None
+    if len(parts) == 1:
+        return Path(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
+    for location in spec.submodule_search_locations or []:
+        base = Path(location).joinpath(*parts[1:])
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def project_source_files(recipe: Recipe, root: Path) -> list[Path]:
+    """Source files of the model's module when they live in the project (installed packages are
+    covered by their version in the fingerprint)."""
+    source = module_source_file(recipe.model.factory.split(":")[0])
+    if source is None or "site-packages" in source.parts:
+        return []
+    return [source.resolve()]

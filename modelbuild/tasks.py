@@ -1,0 +1,196 @@
+"""The doit task graph, generated as plain dicts from the recipes.
+
+Task creation is pure and cheap: it loads the YAML recipes (pyyaml, pydantic)
+and never imports torch, onnx or coremltools; the actions do that when they run.
+
+Per recipe r:
+  onnx:r            model + weights -> artifacts/r/<r>.onnx
+  coreml:r.<v>      ONNX file or torch model -> artifacts/r/<file>.mlmodel|.mlpackage
+  build:r           all of the above (`doit build` builds every recipe)
+"""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from doit.exceptions import TaskFailed
+from doit.tools import config_changed
+
+from modelbuild import atomic, fingerprint, manifest
+from modelbuild.diagnostics import BuildWarning
+from modelbuild.recipe import Recipe, RecipeError, load_recipe
+
+ARTIFACTS = "artifacts"
+RECIPES = "recipes"
+
+DOIT_CONFIG = {
+    "default_tasks": ["build"],
+    "verbosity": 2,
+    "dep_file": ".doit.db",
+    "backend": "json",
+}
+
+
+class Loaded:
+    """A recipe file with its validated Recipe, or the RecipeError it gave."""
+
+    def __init__(self, path: Path, root: Path) -> None:
+        self.path = path
+        self.root = root
+        self.error: RecipeError | None = None
+        self.recipe: Recipe | None = None
+        try:
+            self.recipe = load_recipe(path)
+        except RecipeError as err:
+            self.error = err
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name if self.recipe else self.path.stem
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.root / ARTIFACTS / self.name
+
+
+@lru_cache(maxsize=8)
+def load_project(root: Path) -> tuple[Loaded, ...]:
+    """Every recipe under root/recipes, sorted by file name; duplicate names are errors."""
+    loaded = tuple(Loaded(path, root) for path in sorted((root / RECIPES).glob("*.yaml")))
+    seen: dict[str, Path] = {}
+    for item in loaded:
+        if item.recipe is not None:
+            if item.name in seen:
+                item.error = RecipeError([f"{item.path.relative_to(root)}:1: name: {item.name!r} is also the "
+                                          f"name of {seen[item.name].relative_to(root)}; recipe names must be unique"])
+                item.recipe = None
+            else:
+                seen[item.name] = item.path
+    return loaded
+
+
+def onnx_file(item: Loaded) -> Path:
+    """Where the recipe's ONNX artifact goes."""
+    return item.artifact_dir / item.recipe.onnx_file
+
+
+def coreml_target(item: Loaded, variant: str) -> Path:
+    """The doit target of a Core ML variant: the .mlmodel itself, or a digest file beside a .mlpackage."""
+    artifact = item.artifact_dir / item.recipe.coreml_file(variant)
+    return artifact.with_name(artifact.name + ".sha256") if artifact.suffix == ".mlpackage" else artifact
+
+
+def model_file_deps(item: Loaded) -> list[str]:
+    """The weights file and the model's in-project source file(s)."""
+    deps = [str(p) for p in fingerprint.project_source_files(item.recipe, item.root)]
+    if item.recipe.model.weights is not None:
+        deps.append(str(item.root / item.recipe.model.weights.path))
+    return deps
+
+
+def onnx_task(item: Loaded) -> dict[str, Any]:
+    """Task dict of onnx:<recipe>."""
+    from modelbuild.stages import onnx_stage  # light: imports torch only when the action runs
+
+    target = onnx_file(item)
+    stage_fingerprint = fingerprint.onnx_fingerprint(item.recipe)
+    return {
+        "name": item.name,
+        "doc": f"export {item.name} to {target.relative_to(item.root)}",
+        "actions": [(run_stage, [item, "onnx", target, onnx_stage.export_onnx, (item.recipe, item.root, target),
+                                  stage_fingerprint])],
+        "file_dep": model_file_deps(item),
+        "targets": [str(target)],
+        "uptodate": [config_changed(stage_fingerprint)],
+        "clean": True,
+    }
+
+
+def coreml_task(item: Loaded, variant: str) -> dict[str, Any]:
+    """Task dict of coreml:<recipe>.<variant>."""
+    from modelbuild.stages import coreml_stage
+
+    spec = item.recipe.coreml[variant]
+    artifact = item.artifact_dir / item.recipe.coreml_file(variant)
+    target = coreml_target(item, variant)
+    deps = [str(onnx_file(item))] if spec.frontend == "onnx" else model_file_deps(item)
+    args = (item.recipe, item.root, variant, onnx_file(item), artifact)
+    stage_fingerprint = fingerprint.coreml_fingerprint(item.recipe, variant)
+    return {
+        "name": f"{item.name}.{variant}",
+        "doc": f"convert {item.name} to {artifact.relative_to(item.root)} ({spec.frontend} -> {spec.format})",
+        "actions": [(run_stage, [item, f"coreml.{variant}", artifact, coreml_stage.build_coreml, args,
+                                  stage_fingerprint])],
+        "file_dep": deps,
+        "targets": [str(target)],
+        "uptodate": [config_changed(stage_fingerprint), artifact.exists],
+        "clean": [(atomic.remove, [artifact]), (atomic.remove, [target])],
+    }
+
+
+def build_task(item: Loaded) -> dict[str, Any]:
+    """Task dict of build:<recipe>: a group over its stages, or a failing task for a broken recipe."""
+    if item.error is not None:
+        return {"name": item.name, "doc": f"{item.path.name} has errors",
+                "actions": [lambda error=item.error: TaskFailed(str(error))], "uptodate": [False]}
+    deps = [f"onnx:{item.name}"] + [f"coreml:{item.name}.{v}" for v in item.recipe.coreml]
+    return {"name": item.name, "doc": f"build every artifact of {item.path.relative_to(item.root)}",
+            "actions": None, "task_dep": deps, "clean": [(atomic.remove, [item.artifact_dir])]}
+
+
+def run_stage(item: Loaded, key: str, artifact: Path, stage: Callable, args: tuple,
+              stage_fingerprint: dict[str, Any]) -> TaskFailed | None:
+    """doit action: run one stage, record it in the manifest, print one summary line.
+
+    A failure becomes one line naming the recipe file and the stage, not a traceback
+    (set MODELBUILD_TRACEBACK=1 to get the traceback).
+    """
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BuildWarning)
+            entry = stage(*args)
+        for warning in caught:
+            if issubclass(warning.category, BuildWarning):
+                print(f"    warning: {warning.message}")
+    except Exception as err:  # stages run user models and third-party converters: report, don't crash
+        if os.environ.get("MODELBUILD_TRACEBACK"):
+            raise
+        return TaskFailed(f"{item.path.relative_to(item.root)}: {key}: {type(err).__name__}: {err}")
+    from modelbuild.hashing import artifact_sha256
+
+    digest = artifact_sha256(artifact)
+    if artifact.suffix == ".mlpackage":
+        atomic.write_text(artifact.with_name(artifact.name + ".sha256"), digest + "\n")
+    manifest.record_artifact(item.artifact_dir, item.name, key, {
+        "file": artifact.name, "sha256": digest, "recipe_file": str(item.path.relative_to(item.root)),
+        "fingerprint": stage_fingerprint, **entry})
+    print(f"    {artifact.relative_to(item.root)}  ({time.perf_counter() - started:.1f} s)")
+    return None
+
+
+def _valid(root: Path) -> list[Loaded]:
+    return [item for item in load_project(root) if item.recipe is not None]
+
+
+def task_onnx():
+    """Export each recipe's model to ONNX."""
+    for item in _valid(Path.cwd()):
+        yield onnx_task(item)
+
+
+def task_coreml():
+    """Convert each recipe's Core ML variants."""
+    for item in _valid(Path.cwd()):
+        for variant in item.recipe.coreml:
+            yield coreml_task(item, variant)
+
+
+def task_build():
+    """Build every artifact of each recipe."""
+    for item in load_project(Path.cwd()):
+        yield build_task(item)

@@ -1,0 +1,114 @@
+"""Build the PyTorch model a recipe describes, and its example inputs.
+
+Imports torch: call only from inside build actions, never at task creation.
+"""
+from __future__ import annotations
+
+import importlib
+import warnings
+from pathlib import Path
+from typing import Any
+
+from modelbuild.diagnostics import BuildWarning
+from modelbuild.recipe import Recipe
+
+
+class ModelBuildError(RuntimeError):
+    """The model could not be built as the recipe says (import, factory call, weights)."""
+
+
+def import_factory(factory: str) -> Any:
+    """Import 'package.module:attr' (attr may be dotted) and return the object."""
+    module_name, _, attr = factory.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ModelBuildError(f"model.factory: cannot import module {module_name!r}: {err}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ModelBuildError(f"model.factory: module {module_name!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise ModelBuildError(f"model.factory: {factory!r} is not a class or function")
+    return obj
+
+
+def build_model(recipe: Recipe, root: Path) -> "torch.nn.Module":
+    """Construct the model (seeded), call its init method, load weights, switch to eval mode."""
+    import torch
+
+    source = recipe.model
+    torch.manual_seed(source.seed)
+    factory = import_factory(source.factory)
+    try:
+        model = factory(**source.args)
+    except Exception as err:  # the factory is user code: report whatever it raised
+        raise ModelBuildError(f"model.factory: {source.factory}(**{source.args}) failed: {err}") from err
+    if not isinstance(model, torch.nn.Module):
+        raise ModelBuildError(f"model.factory: {source.factory} returned {type(model).__name__}, not a torch.nn.Module")
+    if source.init:
+        method = getattr(model, source.init, None)
+        if not callable(method):
+            raise ModelBuildError(f"model.init: {type(model).__name__} has no method {source.init!r}")
+        method()
+    if source.weights is None:
+        warnings.warn(f"{recipe.name}: no model.weights in the recipe; building with a random "
+                      f"initialisation (seed {source.seed})", BuildWarning, stacklevel=2)
+    else:
+        load_weights(model, root / source.weights.path, source.weights)
+    return model.eval()
+
+
+def load_weights(model: "torch.nn.Module", path: Path, spec) -> None:
+    """Load a state dict with the recipe's key rewriting; list missing/unexpected keys on failure."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ModelBuildError(f"model.weights.path: cannot load {path} as a torch state dict: {err}") from None
+    if spec.key is not None:
+        if not isinstance(state, dict) or spec.key not in state:
+            keys = ", ".join(map(str, list(state)[:10])) if isinstance(state, dict) else type(state).__name__
+            raise ModelBuildError(f"model.weights.key: {path} has no key {spec.key!r}; it has {keys}")
+        state = state[spec.key]
+    state = {rewrite_key(k, spec.strip_prefix, spec.rename): v for k, v in state.items()}
+    result = model.load_state_dict(state, strict=False)
+    if spec.strict and (result.missing_keys or result.unexpected_keys):
+        raise ModelBuildError(
+            f"model.weights: {path} does not fit {type(model).__name__} after renaming: "
+            f"missing keys {_short(result.missing_keys)}; unexpected keys {_short(result.unexpected_keys)} "
+            f"(use strip_prefix / rename to map the names)")
+
+
+def rewrite_key(key: str, strip_prefix: str, rename: dict[str, str]) -> str:
+    """Apply strip_prefix, then the first matching prefix rename."""
+    if strip_prefix and key.startswith(strip_prefix):
+        key = key[len(strip_prefix):]
+    for old, new in rename.items():
+        if key.startswith(old):
+            return new + key[len(old):]
+    return key
+
+
+def _short(keys: list[str], limit: int = 8) -> str:
+    if not keys:
+        return "none"
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def example_inputs(recipe: Recipe, seed: int = 0) -> dict[str, "torch.Tensor"]:
+    """Deterministic example tensors: the input's `example` constant, else uniform in its range."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for name, spec in recipe.inputs.items():
+        if spec.example is not None:
+            tensors[name] = torch.full(spec.shape, float(spec.example))
+        else:
+            low, high = spec.range
+            tensors[name] = low + (high - low) * torch.rand(spec.shape, generator=generator)
+    return tensors

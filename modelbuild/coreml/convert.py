@@ -1,0 +1,114 @@
+"""`convert`: an ONNX file or a torch module to a Core ML model with the declared interface.
+
+One path for both frontends and both formats:
+
+    frontend (onnx2coreml | jit.trace + coremltools torch frontend) -> MIL program
+    -> program edits (check shapes, rename, image-output deprocessing, I/O types)
+    -> coremltools backend (neuralnetwork | mlprogram; image inputs become
+       NeuralNetwork `preprocessing` or ML Program mul/add ops)
+    -> [neuralnetwork + float16: fp16 weights] -> spec edits (metadata, descriptions, checks)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelbuild.coreml import frontends, program_edits, spec_edits
+from modelbuild.coreml.errors import CoreMLBuildError
+from modelbuild.coreml.features import FeatureSpec, Metadata, check_features
+from modelbuild.coreml.quiet import quiet_conversion
+from modelbuild.coreml.targets import Frontend, Format, Plan, Precision, plan_conversion
+from modelbuild.quiet import coremltools
+
+_LOG_TAIL_LINES = 20
+
+
+def convert(
+    *,
+    frontend: Frontend,
+    onnx_path: Path | None = None,
+    torch_model: Any = None,
+    inputs: list[FeatureSpec],
+    outputs: list[FeatureSpec],
+    format: Format,
+    minimum_deployment_target: str,
+    compute_precision: Precision = "float32",
+    metadata: Metadata = Metadata(),
+) -> Any:
+    """Convert a model to Core ML with exactly the declared inputs, outputs and metadata.
+
+    `inputs` and `outputs` follow the model's positional order (forward()
+    arguments / ONNX graph inputs; returned values / ONNX graph outputs).
+    float16 means an fp16 ML Program (float32 I/O, casts inside) or, for
+    neuralnetwork, fp16 weights. Returns a `coremltools.models.MLModel`;
+    raises `CoreMLBuildError` for anything that cannot work.
+    """
+    ct = coremltools()
+    plan = plan_conversion(
+        ct, frontend=frontend, format=format, minimum_deployment_target=minimum_deployment_target,
+        compute_precision=compute_precision,
+    )
+    inputs, outputs = list(inputs), list(outputs)
+    check_features(inputs, "input")
+    check_features(outputs, "output")
+    with quiet_conversion() as log:
+        try:
+            mlmodel = _convert(ct, plan, onnx_path, torch_model, inputs, outputs)
+        except CoreMLBuildError:
+            raise
+        except Exception as exc:
+            raise CoreMLBuildError(_failure_message(plan, exc, log.getvalue())) from exc
+        spec = mlmodel.get_spec()
+        spec_edits.describe(spec, inputs, outputs, metadata, _frontend_label(plan))
+        return spec_edits.rebuild(ct, mlmodel, spec)
+
+
+def _convert(ct, plan: Plan, onnx_path: Path | None, torch_model: Any,
+             inputs: list[FeatureSpec], outputs: list[FeatureSpec]) -> Any:
+    if plan.frontend == "onnx":
+        program = frontends.onnx_to_program(ct, plan, onnx_path)
+    else:
+        program = frontends.torch_to_program(ct, plan, torch_model, inputs)
+    func = program_edits.main_function(program)
+    program_edits.check_signature(func, inputs, outputs)
+    program_edits.rename_features(func, [f.name for f in inputs], [f.name for f in outputs])
+    program_edits.append_deprocessing(func, outputs)
+    input_types, output_types = program_edits.io_types(ct, inputs, outputs)
+    func.set_output_types(output_types)
+    precision_kwargs = {}
+    if plan.format == "mlprogram":
+        precision_kwargs["compute_precision"] = (
+            ct.precision.FLOAT16 if plan.compute_precision == "float16" else ct.precision.FLOAT32
+        )
+    mlmodel = ct.convert(
+        program, convert_to=plan.format, minimum_deployment_target=plan.target,
+        inputs=input_types, **precision_kwargs,
+    )
+    if plan.format == "neuralnetwork" and plan.compute_precision == "float16":
+        from coremltools.models.neural_network import quantization_utils
+
+        mlmodel = quantization_utils.quantize_weights(mlmodel, nbits=16)
+    return mlmodel
+
+
+def _frontend_label(plan: Plan) -> str:
+    if plan.frontend == "onnx":
+        import onnx2coreml
+
+        return f"onnx2coreml {onnx2coreml.__version__}"
+    import torch
+
+    return f"torch {torch.__version__} jit.trace"
+
+
+def _failure_message(plan: Plan, exc: Exception, log: str) -> str:
+    message = (
+        f"Converting with frontend {plan.frontend!r} to {plan.format} for {plan.target_name} "
+        f"({plan.compute_precision}) failed: {type(exc).__name__}: {exc}"
+    )
+    if "minimum_deployment_target" in str(exc) and plan.format == "neuralnetwork":
+        message += " (ops that need a newer target require format 'mlprogram' with iOS15 or later)"
+    tail = [line for line in log.strip().splitlines() if line.strip()][-_LOG_TAIL_LINES:]
+    if tail:
+        message += "\nConverter output before the failure:\n" + "\n".join(tail)
+    return message

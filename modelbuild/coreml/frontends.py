@@ -1,0 +1,77 @@
+"""Frontends: turn an ONNX file or a torch module into a MIL program.
+
+Both frontends stop at coremltools' MIL `Program` (the common intermediate
+form), so that renaming, image I/O and serialisation happen in one place for
+both (see `modelbuild.coreml.program_edits` and `modelbuild.coreml.convert`).
+
+- onnx: onnx2coreml's `Converter.to_mil` (onnx2coreml's own `convert` knows
+  no image I/O and no iOS13/14 targets; its MIL lowering does).
+- torch: `torch.jit.trace` on example tensors of the declared shapes, then
+  `coremltools.convert(..., convert_to="milinternal")` in float32 with float32
+  input types (fp16 is applied later, so I/O never silently turns FLOAT16).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelbuild.coreml.errors import CoreMLBuildError
+from modelbuild.coreml.features import FeatureSpec
+from modelbuild.coreml.targets import Plan
+
+
+def onnx_to_program(ct, plan: Plan, onnx_path: Path | None) -> Any:
+    """Lower the ONNX model at `onnx_path` to a MIL program at the plan's opset."""
+    if onnx_path is None:
+        raise CoreMLBuildError("Frontend 'onnx' needs onnx_path, the ONNX file to convert; none was given.")
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise CoreMLBuildError(f"Frontend 'onnx' needs an ONNX file; {str(onnx_path)!r} does not exist.")
+    import onnx
+    import onnx2coreml
+
+    model = onnx.load(str(onnx_path))
+    fp16 = plan.format == "mlprogram" and plan.compute_precision == "float16"
+    try:
+        return onnx2coreml.Converter().to_mil(
+            model, target=plan.target, precision=ct.precision.FLOAT16 if fp16 else None
+        )
+    except onnx2coreml.Onnx2CoreMLError as exc:
+        raise CoreMLBuildError(f"onnx2coreml cannot convert {str(onnx_path)!r}: {exc}") from exc
+
+
+def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]) -> Any:
+    """Trace `torch_model` on ones of the declared input shapes and convert it to MIL."""
+    import numpy as np
+    import torch
+
+    if not isinstance(torch_model, torch.nn.Module):
+        raise CoreMLBuildError(
+            "Frontend 'torch' needs torch_model, a torch.nn.Module in eval mode; "
+            f"got {type(torch_model).__name__}."
+        )
+    if torch_model.training:
+        raise CoreMLBuildError(
+            f"Frontend 'torch' needs the model in eval mode ({type(torch_model).__name__} is in "
+            "training mode): call model.eval() first so dropout and batch norm trace as inference."
+        )
+    examples = tuple(torch.ones(feature.shape, dtype=torch.float32) for feature in inputs)
+    try:
+        with torch.no_grad():
+            traced = torch.jit.trace(torch_model, examples, check_trace=False)
+    except Exception as exc:
+        raise CoreMLBuildError(
+            f"torch.jit.trace failed on {type(torch_model).__name__} with inputs of shapes "
+            f"{[tuple(f.shape) for f in inputs]}: {exc}"
+        ) from exc
+    tensor_types = [
+        ct.TensorType(name=feature.name, shape=tuple(feature.shape), dtype=np.float32) for feature in inputs
+    ]
+    return ct.convert(
+        traced,
+        source="pytorch",
+        convert_to="milinternal",
+        inputs=tensor_types,
+        minimum_deployment_target=plan.target,
+        compute_precision=ct.precision.FLOAT32,
+    )

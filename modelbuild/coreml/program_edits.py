@@ -1,0 +1,152 @@
+"""Edits of a MIL program before serialisation, the same for every frontend and format.
+
+Given: the `main` function of a MIL program as a frontend made it, with the
+frontend's names (`x.1`, `var_240`, `/Clip_output_0`).
+Result: the same function with
+- its inputs and outputs checked against the declared shapes, in positional order;
+- inputs and outputs renamed to the declared names (an internal value that
+  already carries one of those names is renamed out of the way first);
+- for every image output, the deprocessing pixel = scale * tensor + bias
+  appended as `mul`/`add` ops (Core ML never rescales image outputs);
+- the Core ML input/output types (`ImageType` / float32 `TensorType`) that
+  coremltools' backends turn into `imageType` features and, for image inputs,
+  NeuralNetwork `preprocessing` or ML Program `mul`/`add` ops.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from modelbuild.coreml.errors import CoreMLBuildError
+from modelbuild.coreml.features import FeatureSpec, ImageInput, ImageOutput, channel_biases
+
+DEPROCESS_SCOPE = "modelbuild_image_output"
+
+
+def main_function(program: Any) -> Any:
+    """The program's `main` function (the only one a converted model has)."""
+    if "main" not in program.functions:
+        raise CoreMLBuildError(f"The MIL program has no 'main' function (it has {sorted(program.functions)}).")
+    return program.functions["main"]
+
+
+def check_signature(func: Any, inputs: list[FeatureSpec], outputs: list[FeatureSpec]) -> None:
+    """Raise CoreMLBuildError unless the function has the declared inputs and outputs, in order."""
+    actual = {"input": [(name, var) for name, var in func.inputs.items()],
+              "output": [(var.name, var) for var in func.outputs]}
+    for role, declared in (("input", inputs), ("output", outputs)):
+        found = actual[role]
+        if len(found) != len(declared):
+            raise CoreMLBuildError(
+                f"The converted model has {len(found)} {role}(s) {[name for name, _ in found]} but "
+                f"{len(declared)} were declared {[f.name for f in declared]}; declare them all, "
+                "in the model's positional order."
+            )
+        for (name, var), feature in zip(found, declared):
+            shape = tuple(int(d) if isinstance(d, (int, np.integer)) else d for d in var.shape)
+            if shape != tuple(feature.shape):
+                raise CoreMLBuildError(
+                    f"{role.capitalize()} {feature.name!r} was declared with shape {tuple(feature.shape)!r} "
+                    f"but the converted model's {role} {name!r} has shape {shape!r}."
+                )
+
+
+def _walk_vars(block: Any) -> Iterator[Any]:
+    for op in block.operations:
+        for nested in op.blocks:
+            yield from nested.inputs
+            yield from _walk_vars(nested)
+        yield from op.outputs
+
+
+def rename_features(func: Any, input_names: list[str], output_names: list[str]) -> None:
+    """Give the function's inputs and outputs these names, by position."""
+    input_vars = list(func.inputs.values())
+    output_vars = list(func.outputs)
+    wanted = {id(var): name for var, name in zip(input_vars + output_vars, input_names + output_names)}
+    if len(set(wanted.values())) != len(wanted):
+        raise CoreMLBuildError(
+            f"Inputs {input_names} and outputs {output_names} share a name, or one output is "
+            "returned twice; every Core ML feature needs its own name."
+        )
+    all_vars = input_vars + list(_walk_vars(func))
+    taken = {var.name for var in all_vars} | set(wanted.values())
+    for var in all_vars:  # move internal values off the names we need
+        if id(var) not in wanted and var.name in wanted.values():
+            var.set_name(_fresh_name(var.name, taken))
+    renamed_inputs = {}
+    for (old_name, var), new_name in zip(list(func.inputs.items()), input_names):
+        placeholder = func.placeholder_inputs.pop(old_name)
+        placeholder.set_name(new_name)
+        func.placeholder_inputs[new_name] = placeholder
+        var.set_name(new_name)
+        renamed_inputs[new_name] = var
+    func._input_dict = type(func._input_dict)(renamed_inputs)
+    for var, new_name in zip(output_vars, output_names):
+        var.set_name(new_name)
+
+
+def _fresh_name(name: str, taken: set[str]) -> str:
+    index = 1
+    while f"{name}_internal{index}" in taken:
+        index += 1
+    taken.add(f"{name}_internal{index}")
+    return f"{name}_internal{index}"
+
+
+def append_deprocessing(func: Any, outputs: list[FeatureSpec]) -> None:
+    """Append pixel = scale * tensor + bias to every image output (the output keeps its name)."""
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil.scope import ScopeInfo
+
+    scopes = [ScopeInfo(source=source, data=[DEPROCESS_SCOPE]) for source in func._essential_scope_sources]
+    input_vars = set(map(id, func.inputs.values()))
+    new_outputs = []
+    for var, feature in zip(list(func.outputs), outputs):
+        image = feature.image
+        bias = np.array(channel_biases(image), dtype=np.float32) if isinstance(image, ImageOutput) else None
+        if bias is None or (image.scale == 1 and not np.any(bias)):
+            new_outputs.append(var)
+            continue
+        name = var.name
+        if id(var) not in input_vars:
+            var.set_name(f"{name}_before_deprocessing")
+        with func, mb.scope(*scopes):
+            result = var
+            if image.scale != 1:
+                result = mb.mul(x=result, y=np.float32(image.scale), name=f"{name}_deprocess_scale")
+            if np.any(bias):
+                uniform = bool(np.all(bias == bias[0]))
+                result = mb.add(x=result, y=np.float32(bias[0]) if uniform else bias.reshape(1, -1, 1, 1),
+                                name=f"{name}_deprocess_bias")
+        result.set_name(name)
+        new_outputs.append(result)
+    func.set_outputs(new_outputs)
+
+
+def io_types(ct, inputs: list[FeatureSpec], outputs: list[FeatureSpec]) -> tuple[list[Any], list[Any]]:
+    """coremltools input and output types: ImageType for images, float32 TensorType otherwise."""
+    input_types = []
+    for feature in inputs:
+        image = feature.image
+        if isinstance(image, ImageInput):
+            biases = channel_biases(image)
+            input_types.append(ct.ImageType(
+                name=feature.name, shape=tuple(feature.shape), scale=float(image.scale),
+                bias=biases[0] if image.color_layout == "GRAYSCALE" else list(biases),
+                color_layout=_color_layout(ct, image.color_layout), channel_first=True,
+            ))
+        else:
+            input_types.append(ct.TensorType(name=feature.name, shape=tuple(feature.shape), dtype=np.float32))
+    output_types = [
+        ct.ImageType(name=feature.name, color_layout=_color_layout(ct, feature.image.color_layout))
+        if isinstance(feature.image, ImageOutput)
+        else ct.TensorType(name=feature.name, dtype=np.float32)
+        for feature in outputs
+    ]
+    return input_types, output_types
+
+
+def _color_layout(ct, layout: str) -> Any:
+    return {"RGB": ct.colorlayout.RGB, "BGR": ct.colorlayout.BGR, "GRAYSCALE": ct.colorlayout.GRAYSCALE}[layout]

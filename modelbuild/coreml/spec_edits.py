@@ -1,0 +1,86 @@
+"""Edits of the converted Core ML spec: metadata, descriptions, output shapes, checks.
+
+Run after serialisation, the same for both frontends. They also drop
+coremltools' `conversion_date` metadata so that converting the same model
+twice gives the same bytes (the build's early cutoff depends on it), and they
+check that every feature came out with the declared name and type: float32
+multi-arrays, or images of the declared colour layout and size.
+"""
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from modelbuild.coreml.errors import CoreMLBuildError
+from modelbuild.coreml.features import FeatureSpec, Metadata
+
+CONVERSION_DATE_KEY = "com.github.apple.coremltools.conversion_date"
+FRONTEND_KEY = "modelbuild.coreml.frontend"
+_COLOR_SPACES = {"RGB": "RGB", "BGR": "BGR", "GRAYSCALE": "GRAYSCALE"}
+
+
+def describe(spec: Any, inputs: list[FeatureSpec], outputs: list[FeatureSpec], metadata: Metadata,
+             frontend_label: str) -> None:
+    """Write metadata and feature descriptions into `spec`, fill output shapes, check features."""
+    meta = spec.description.metadata
+    meta.shortDescription = metadata.short_description
+    meta.author = metadata.author
+    meta.license = metadata.license
+    meta.versionString = metadata.version
+    if CONVERSION_DATE_KEY in meta.userDefined:
+        del meta.userDefined[CONVERSION_DATE_KEY]
+    meta.userDefined[FRONTEND_KEY] = frontend_label
+    for key, value in metadata.user_defined.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise CoreMLBuildError(
+                f"Core ML user-defined metadata must map strings to strings; got {key!r}: {value!r}."
+            )
+        meta.userDefined[key] = value
+    for role, declared, described in (("input", inputs, spec.description.input),
+                                      ("output", outputs, spec.description.output)):
+        if [d.name for d in described] != [f.name for f in declared]:
+            raise CoreMLBuildError(
+                f"The converted model's {role}s are {[d.name for d in described]}, not the declared "
+                f"{[f.name for f in declared]}; this is a modelbuild bug, please report it."
+            )
+        for feature, description in zip(declared, described):
+            description.shortDescription = feature.description
+            _check_type(role, feature, description.type)
+
+
+def _check_type(role: str, feature: FeatureSpec, feature_type: Any) -> None:
+    kind = feature_type.WhichOneof("Type")
+    if feature.image is not None:
+        image = feature_type.imageType
+        expected = (feature.shape[-1], feature.shape[-2], _COLOR_SPACES[feature.image.color_layout])
+        actual = (image.width, image.height, type(image).ColorSpace.Name(image.colorSpace))
+        if kind != "imageType" or actual != expected:
+            raise CoreMLBuildError(
+                f"Image {role} {feature.name!r} came out as {kind} {actual!r} instead of an image "
+                f"{expected!r}; this is a modelbuild bug, please report it."
+            )
+        return
+    array = feature_type.multiArrayType
+    data_type = type(array).ArrayDataType.Name(array.dataType) if kind == "multiArrayType" else kind
+    if data_type != "FLOAT32":
+        raise CoreMLBuildError(
+            f"{role.capitalize()} {feature.name!r} came out as {data_type}, not a FLOAT32 multi-array; "
+            "this is a modelbuild bug, please report it."
+        )
+    if not array.shape:  # the NeuralNetwork backend leaves output shapes empty
+        array.shape.extend(feature.shape)
+    elif tuple(array.shape) != tuple(feature.shape):
+        raise CoreMLBuildError(
+            f"{role.capitalize()} {feature.name!r} came out with shape {tuple(array.shape)!r}, "
+            f"not the declared {tuple(feature.shape)!r}."
+        )
+
+
+def rebuild(ct, mlmodel: Any, spec: Any) -> Any:
+    """A new MLModel from an edited spec (with the old one's weights); drop the old temp package."""
+    if mlmodel.is_package:
+        new_model = ct.models.MLModel(spec, weights_dir=mlmodel.weights_dir)
+        if mlmodel.is_temp_package and mlmodel.package_path:
+            shutil.rmtree(mlmodel.package_path, ignore_errors=True)
+        return new_model
+    return ct.models.MLModel(spec)

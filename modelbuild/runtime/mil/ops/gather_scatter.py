@@ -1,0 +1,127 @@
+"""MIL gather and scatter ops (coremltools `scatter_gather.py`, iOS15..iOS17).
+
+Negative indices count from the end of their axis, as in numpy; an index out
+of range raises a ValueError naming the op. Scatter modes: update, add, sub,
+mul, div, max, min (duplicates accumulate, `update` keeps the last).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..kernel import MIL_OPS, OpContext
+from .reshaping import normalize_axes
+
+
+def _checked_indices(op: OpContext, indices: Any, size: int) -> np.ndarray:
+    indices = np.asarray(indices).astype(np.int64)
+    if indices.size and (indices.min() < -size or indices.max() >= size):
+        raise op.value_error(f"indices range over [{indices.min()}, {indices.max()}], outside an axis of size {size}")
+    return np.where(indices < 0, indices + size, indices)
+
+
+@MIL_OPS.register("gather")
+def gather(
+    op: OpContext, *, x: np.ndarray, indices: Any, axis: Any = 0, batch_dims: Any = 0,
+    validate_indices: Any = False,
+) -> np.ndarray:
+    ax = normalize_axes(op, axis, x.ndim)[0]
+    batch = int(batch_dims)
+    indices = _checked_indices(op, indices, x.shape[ax])
+    if batch == 0:
+        return np.take(x, indices, axis=ax)
+    if x.shape[:batch] != indices.shape[:batch] or ax < batch:
+        raise op.shape_error(f"the first {batch} (batch) dims of x and indices must agree", x=x, indices=indices)
+    flat_x = x.reshape((-1,) + x.shape[batch:])
+    flat_i = indices.reshape((-1,) + indices.shape[batch:])
+    parts = [np.take(flat_x[b], flat_i[b], axis=ax - batch) for b in range(flat_x.shape[0])]
+    return np.stack(parts).reshape(x.shape[:batch] + parts[0].shape)
+
+
+@MIL_OPS.register("gather_along_axis")
+def gather_along_axis(op: OpContext, *, x: np.ndarray, indices: Any, axis: Any = 0, validate_indices: Any = False) -> np.ndarray:
+    ax = normalize_axes(op, axis, x.ndim)[0]
+    indices = _checked_indices(op, indices, x.shape[ax])
+    if indices.ndim != x.ndim or any(i != s for d, (i, s) in enumerate(zip(indices.shape, x.shape)) if d != ax):
+        raise op.shape_error("indices must match x in every dim but the axis", x=x, indices=indices)
+    return np.take_along_axis(x, indices, axis=ax)
+
+
+@MIL_OPS.register("gather_nd")
+def gather_nd(op: OpContext, *, x: np.ndarray, indices: Any, batch_dims: Any = 0, validate_indices: Any = False) -> np.ndarray:
+    indices = np.asarray(indices).astype(np.int64)
+    batch = int(batch_dims)
+    depth = indices.shape[-1]
+    if batch + depth > x.ndim or x.shape[:batch] != indices.shape[:batch]:
+        raise op.shape_error("indices' last dim plus batch_dims exceeds x's rank, or batch dims differ",
+                             x=x, indices=indices)
+    flat_x = x.reshape((-1,) + x.shape[batch:])
+    flat_i = indices.reshape((flat_x.shape[0], -1, depth))
+    parts = []
+    for b in range(flat_x.shape[0]):
+        coords = [_checked_indices(op, flat_i[b][:, d], x.shape[batch + d]) for d in range(depth)]
+        parts.append(flat_x[b][tuple(coords)])
+    return np.stack(parts).reshape(indices.shape[:-1] + x.shape[batch + depth:])
+
+
+_SCATTER: dict[str, Callable[..., Any] | None] = {
+    "update": None, "add": np.add, "sub": np.subtract, "mul": np.multiply,
+    "div": np.divide, "max": np.maximum, "min": np.minimum,
+}
+
+
+def _scatter_into(op: OpContext, data: np.ndarray, index: tuple, updates: np.ndarray, mode: str) -> np.ndarray:
+    if mode not in _SCATTER:
+        raise op.value_error(f"scatter mode {mode!r} is not one of {', '.join(_SCATTER)}")
+    out = data.copy()
+    ufunc = _SCATTER[mode]
+    if ufunc is None:
+        out[index] = updates
+    else:
+        ufunc.at(out, index, updates.astype(out.dtype))
+    return out
+
+
+@MIL_OPS.register("scatter")
+def scatter(
+    op: OpContext, *, data: np.ndarray, indices: Any, updates: np.ndarray, axis: Any = 0, mode: str = "add",
+    validate_indices: Any = False,
+) -> np.ndarray:
+    ax = normalize_axes(op, axis, data.ndim)[0]
+    indices = _checked_indices(op, indices, data.shape[ax]).reshape(-1)
+    expected = data.shape[:ax] + (indices.size,) + data.shape[ax + 1:]
+    if np.shape(updates) != expected:
+        raise op.shape_error(f"updates must have shape {expected}", data=data, indices=indices, updates=updates)
+    moved = np.moveaxis(data, ax, 0)
+    result = _scatter_into(op, moved, (indices,), np.moveaxis(np.asarray(updates), ax, 0), mode)
+    return np.moveaxis(result, 0, ax)
+
+
+@MIL_OPS.register("scatter_along_axis")
+def scatter_along_axis(
+    op: OpContext, *, data: np.ndarray, indices: Any, updates: np.ndarray, axis: Any = 0, mode: str = "add",
+    validate_indices: Any = False,
+) -> np.ndarray:
+    ax = normalize_axes(op, axis, data.ndim)[0]
+    indices = _checked_indices(op, indices, data.shape[ax])
+    if indices.shape != np.shape(updates) or indices.ndim != data.ndim:
+        raise op.shape_error("indices and updates must have the same shape and x's rank",
+                             data=data, indices=indices, updates=updates)
+    grid = list(np.indices(indices.shape, sparse=True))
+    grid[ax] = indices
+    return _scatter_into(op, data, tuple(grid), np.asarray(updates), mode)
+
+
+@MIL_OPS.register("scatter_nd")
+def scatter_nd(
+    op: OpContext, *, data: np.ndarray, indices: Any, updates: np.ndarray, mode: str = "add",
+    validate_indices: Any = False,
+) -> np.ndarray:
+    indices = np.asarray(indices).astype(np.int64)
+    depth = indices.shape[-1]
+    expected = indices.shape[:-1] + data.shape[depth:]
+    if np.shape(updates) != expected:
+        raise op.shape_error(f"updates must have shape {expected}", data=data, indices=indices, updates=updates)
+    coords = tuple(_checked_indices(op, indices[..., d], data.shape[d]) for d in range(depth))
+    return _scatter_into(op, data, coords, np.asarray(updates), mode)

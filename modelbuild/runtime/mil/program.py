@@ -1,0 +1,260 @@
+"""An ML Program (MIL protobuf) parsed into Python objects, and the loop that runs it.
+
+`Program.from_spec(spec, weights_dir)` reads the functions of `spec.mlProgram`;
+`Program.run(feeds)` evaluates the function "main" op by op with the kernels of
+`MIL_OPS`. Ops that depend only on constants (`const` and the `constexpr_*`
+weight decompression ops) are evaluated once, when the program is loaded.
+
+Dtypes: every op result is converted to the element type its output var
+declares, so an fp16 program holds fp16 tensors throughout. Kernels that
+accumulate (conv, matmul, reductions, normalisation) compute fp16 inputs in
+fp32; elementwise kernels use numpy's float16 arithmetic, which computes each
+element in fp32 and rounds it. Either way each op's result is rounded to fp16,
+as Core ML does between ops on fp16 hardware.
+
+Shapes: feeds must fit the declared input shapes, and every op result must fit
+its declared output type: a disagreement raises `ShapeMismatchError` naming the
+op, its output type and the shapes involved.
+"""
+from __future__ import annotations
+
+from collections import ChainMap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, MutableMapping, Sequence
+
+import numpy as np
+
+from modelbuild.quiet import coremltools as _quiet_coremltools
+
+_quiet_coremltools()
+from coremltools.proto import MIL_pb2  # noqa: E402  (after the quiet import)
+
+from modelbuild.runtime.registry import ShapeMismatchError
+
+from .kernel import MIL_OPS, OpContext
+from .values import (BlobStore, OtherType, ProgramFormatError, TensorType, parse_type,
+                     parse_value)
+
+_LOAD_TIME_OPS_PREFIX = "constexpr_"
+
+
+@dataclass(frozen=True)
+class Var:
+    """A named, typed value of the program."""
+
+    name: str
+    type: TensorType | OtherType
+
+
+@dataclass
+class Operation:
+    """One MIL op: its inputs are lists of bindings, each a var name (str) or a constant value."""
+
+    type: str
+    inputs: dict[str, list[tuple[str, Any]]]
+    outputs: list[Var]
+    blocks: list[Block] = field(default_factory=list)
+
+    def context(self, run_block: Any = None) -> OpContext:
+        return OpContext(
+            self.type, [v.name for v in self.outputs], [v.type for v in self.outputs],
+            self.blocks, run_block,
+        )
+
+
+@dataclass
+class Block:
+    """A list of ops, the names of its inputs (nested blocks only) and of its outputs."""
+
+    inputs: list[Var]
+    operations: list[Operation]
+    outputs: list[str]
+
+
+@dataclass
+class Function:
+    """A MIL function: typed inputs and the block of its opset."""
+
+    name: str
+    inputs: list[Var]
+    opset: str
+    block: Block
+
+
+class Program:
+    """An executable ML Program; see the module docstring."""
+
+    def __init__(self, functions: dict[str, Function], blobs: BlobStore) -> None:
+        self.functions = functions
+        self._blobs = blobs
+        self._constants: dict[str, dict[str, Any]] = {
+            name: self._fold_constants(function.block) for name, function in functions.items()
+        }
+
+    # -- loading ---------------------------------------------------------------------------
+    @classmethod
+    def from_spec(cls, spec: Any, weights_dir: Path | str | None = None) -> Program:
+        """Parse the ML Program of a `Model_pb2.Model` spec (or a bare `MIL_pb2.Program`)."""
+        program = spec if isinstance(spec, MIL_pb2.Program) else None
+        if program is None:
+            if spec.WhichOneof("Type") != "mlProgram":
+                raise ProgramFormatError(
+                    f"The model is of type {spec.WhichOneof('Type')!r}, not an ML Program "
+                    "(mlProgram); NeuralNetwork models run through the NeuralNetwork runtime."
+                )
+            program = spec.mlProgram
+        blobs = BlobStore(Path(weights_dir) if weights_dir is not None else None)
+        functions = {
+            name: _parse_function(name, function, blobs)
+            for name, function in program.functions.items()
+        }
+        return cls(functions, blobs)
+
+    def _fold_constants(self, block: Block) -> dict[str, Any]:
+        """Evaluate const and constexpr_* ops (weights) once."""
+        env: dict[str, Any] = {}
+        for op in block.operations:
+            if op.type == "const" or op.type.startswith(_LOAD_TIME_OPS_PREFIX):
+                self._run_op(op, env)
+        return env
+
+    # -- running ---------------------------------------------------------------------------
+    def function(self, name: str = "main") -> Function:
+        try:
+            return self.functions[name]
+        except KeyError:
+            raise KeyError(
+                f"The program has no function {name!r}; it has: {', '.join(sorted(self.functions))}."
+            ) from None
+
+    @property
+    def inputs(self) -> list[Var]:
+        """The inputs of the function "main"."""
+        return self.function("main").inputs
+
+    @property
+    def outputs(self) -> list[str]:
+        """The output names of the function "main"."""
+        return self.function("main").block.outputs
+
+    def run(
+        self, feeds: Mapping[str, Any], *, intermediate: bool = False, function: str = "main"
+    ) -> dict[str, Any]:
+        """Evaluate `function` on `feeds`; return its outputs (and every op output if `intermediate`)."""
+        fn = self.function(function)
+        env: dict[str, Any] = dict(self._constants[function])
+        for var in fn.inputs:
+            env[var.name] = _conform_feed(var, feeds)
+        unknown = set(feeds) - {var.name for var in fn.inputs}
+        if unknown:
+            raise ValueError(
+                f"Unknown input(s) {', '.join(sorted(unknown))}; the function {function!r} takes "
+                f"{', '.join(var.name for var in fn.inputs)}."
+            )
+        computed: dict[str, Any] = {}
+        for op in fn.block.operations:
+            if op.type == "const" or op.type.startswith(_LOAD_TIME_OPS_PREFIX):
+                continue
+            values = self._run_op(op, env)
+            if intermediate:
+                computed.update(zip((v.name for v in op.outputs), values))
+        outputs = {name: env[name] for name in fn.block.outputs}
+        return {**computed, **outputs} if intermediate else outputs
+
+    def _run_op(self, op: Operation, env: MutableMapping[str, Any]) -> list[Any]:
+        context = op.context(lambda block, inputs: self._run_block(block, env, inputs))
+        kernel = MIL_OPS.get(op.type, where=context.describe())
+        variadic = getattr(kernel, "variadic_inputs", frozenset())
+        kwargs = {}
+        for name, bindings in op.inputs.items():
+            values = [env[ref] if kind == "name" else ref for kind, ref in bindings]
+            kwargs[name] = values if name in variadic or len(values) != 1 else values[0]
+        result = kernel(context, **kwargs)
+        results = list(result) if isinstance(result, tuple) else [result]
+        if len(results) != len(op.outputs):
+            raise RuntimeError(
+                f"{context.describe()}: the kernel returned {len(results)} values for "
+                f"{len(op.outputs)} outputs."
+            )
+        conformed = [_conform_output(context, var, value, kwargs) for var, value in zip(op.outputs, results)]
+        for var, value in zip(op.outputs, conformed):
+            env[var.name] = value
+        return conformed
+
+    def _run_block(self, block: Block, env: MutableMapping[str, Any], inputs: Sequence[Any]) -> list[Any]:
+        scope: MutableMapping[str, Any] = ChainMap({}, env)
+        if len(inputs) != len(block.inputs):
+            raise RuntimeError(f"A nested block takes {len(block.inputs)} inputs, not {len(inputs)}.")
+        for var, value in zip(block.inputs, inputs):
+            scope[var.name] = value
+        for op in block.operations:
+            self._run_op(op, scope)
+        return [scope[name] for name in block.outputs]
+
+
+def _conform_feed(var: Var, feeds: Mapping[str, Any]) -> Any:
+    if var.name not in feeds:
+        raise KeyError(f"Missing input {var.name!r} ({var.type}).")
+    value = feeds[var.name]
+    if not isinstance(var.type, TensorType):
+        return value
+    array = np.asarray(value).astype(var.type.dtype, copy=False)
+    if not var.type.fits(array.shape):
+        raise ShapeMismatchError(
+            f"Input {var.name!r} is declared {var.type} but the feed has shape {array.shape}."
+        )
+    return array
+
+
+def _conform_output(context: OpContext, var: Var, value: Any, inputs: Mapping[str, Any]) -> Any:
+    """`value` as the declared type of `var`: converted to its dtype, shape checked."""
+    if not isinstance(var.type, TensorType) or isinstance(value, (str, dict, list)):
+        return value
+    array = np.asarray(value)
+    if var.type.data_type != MIL_pb2.DataType.STRING:
+        array = array.astype(var.type.dtype, copy=False)
+    if not var.type.fits(array.shape):
+        shapes = {k: v for k, v in inputs.items() if isinstance(v, np.ndarray) and v.ndim}
+        raise context.shape_error(
+            f"output {var.name!r} is declared {var.type} but its inputs give shape {array.shape}",
+            **shapes,
+        )
+    return array
+
+
+# -- protobuf parsing ----------------------------------------------------------------------
+def _parse_function(name: str, function: MIL_pb2.Function, blobs: BlobStore) -> Function:
+    opset = function.opset
+    if opset not in function.block_specializations:
+        raise ProgramFormatError(
+            f"Function {name!r} declares opset {opset!r} but has blocks for "
+            f"{', '.join(function.block_specializations)}."
+        )
+    inputs = [Var(i.name, parse_type(i.type)) for i in function.inputs]
+    return Function(name, inputs, opset, _parse_block(function.block_specializations[opset], blobs))
+
+
+def _parse_block(block: MIL_pb2.Block, blobs: BlobStore) -> Block:
+    return Block(
+        inputs=[Var(i.name, parse_type(i.type)) for i in block.inputs],
+        operations=[_parse_operation(op, blobs) for op in block.operations],
+        outputs=list(block.outputs),
+    )
+
+
+def _parse_operation(op: MIL_pb2.Operation, blobs: BlobStore) -> Operation:
+    inputs: dict[str, list[tuple[str, Any]]] = {}
+    for param, argument in op.inputs.items():
+        inputs[param] = [
+            ("name", b.name) if b.WhichOneof("binding") == "name" else ("value", parse_value(b.value, blobs))
+            for b in argument.arguments
+        ]
+    if op.type == "const":  # the value of a const is its "val" attribute
+        inputs["val"] = [("value", parse_value(op.attributes["val"], blobs))]
+    return Operation(
+        type=op.type,
+        inputs=inputs,
+        outputs=[Var(o.name, parse_type(o.type)) for o in op.outputs],
+        blocks=[_parse_block(b, blobs) for b in op.blocks],
+    )

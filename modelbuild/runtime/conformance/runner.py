@@ -1,0 +1,226 @@
+"""Run a part of coremltools' test suites against the reference runtime, in a subprocess pytest.
+
+`run_conformance()` collects the chosen files (with the plugin, so the macOS
+pretence decides collection-time skips as on a Mac), filters by test class,
+draws a deterministic sample, and runs it in `python -m pytest -p
+modelbuild.runtime.conformance.plugin ...`. The plugin writes one JSON line per
+finished test, so a test that kills the interpreter (a segfault, the OOM
+killer) loses only itself: the runner records it as "crashed" and starts a new
+pytest for the tests that remain. A total time limit stops the run and counts
+what did not run.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from modelbuild.runtime.conformance.results import Summary, TestRecord, read_records
+from modelbuild.runtime.conformance.suites import (
+    Suite,
+    class_of,
+    coremltools_site_dir,
+    filter_classes,
+    get_suite,
+    sample_node_ids,
+    suite_files,
+)
+
+PLUGIN = "modelbuild.runtime.conformance.plugin"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+_MAX_RESTARTS = 25
+_PYTEST_EXIT_OK = (0, 1, 5)  # all passed, some failed, nothing collected
+
+
+class ConformanceRunError(RuntimeError):
+    """The harness itself could not run the suite (not a test failure)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which tests a conformance run covers."""
+
+    suite: str = "mil"
+    files: tuple[str, ...] = ()  # globs relative to the suite root; () = the suite's default
+    classes: tuple[str, ...] = ()  # test class globs, e.g. ("TestConv*",); () = all
+    sample: int | None = None  # number of tests to draw; None = all
+    seed: int = 0
+    fp32: bool = False  # also run coremltools' fp32 ML Program variants
+
+    def describe(self) -> str:
+        parts = [f"suite {self.suite}"]
+        if self.files:
+            parts.append("files " + " ".join(self.files))
+        if self.classes:
+            parts.append("classes " + " ".join(self.classes))
+        if self.sample is not None:
+            parts.append(f"sample {self.sample} (seed {self.seed})")
+        if self.fp32:
+            parts.append("with fp32 variants")
+        return ", ".join(parts)
+
+
+def _environment(selection: Selection) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("OMP_NUM_THREADS", "1")  # a shared 2-core machine: one thread per run
+    env.setdefault("MKL_NUM_THREADS", "1")
+    env.setdefault("PYTHONHASHSEED", "0")
+    if selection.fp32:
+        env["INCLUDE_MIL_FP32_UNIT_TESTS"] = "1"
+    return env
+
+
+def _pytest_command(workdir: Path, suite: Suite, extra: Sequence[str], files: Sequence[Path]) -> list[str]:
+    ini = workdir / "pytest.ini"
+    if not ini.exists():
+        ini.write_text("[pytest]\n", encoding="utf-8")  # keeps the repo's addopts out
+    command = [
+        sys.executable, "-m", "pytest", "-c", str(ini), f"--rootdir={coremltools_site_dir()}",
+        "-p", "no:cacheprovider", "-p", PLUGIN, "-q", "--tb=line", "-rN",
+        "--continue-on-collection-errors", "-W", "ignore",
+    ]
+    if suite.needs_scipy_shim:
+        command.append("--modelbuild-scipy-shim")
+    return command + list(extra) + [str(path) for path in files]
+
+
+def collect(selection: Selection, workdir: Path) -> tuple[list[str], dict[str, str]]:
+    """Node ids of the selected files (after class filtering) and collection errors."""
+    suite = get_suite(selection.suite)
+    files = suite_files(suite, selection.files or None)
+    collected, results = workdir / "collected.json", workdir / "collect-results.jsonl"
+    command = _pytest_command(workdir, suite, [
+        "--collect-only", f"--modelbuild-collected={collected}", f"--modelbuild-results={results}",
+    ], files)
+    with open(workdir / "collect.log", "w", encoding="utf-8") as log:
+        completed = subprocess.run(command, cwd=REPO_ROOT, env=_environment(selection),
+                                   stdout=log, stderr=subprocess.STDOUT, check=False)
+    if not collected.exists():
+        raise ConformanceRunError(
+            f"Collecting the {suite.name} suite failed (pytest exit code {completed.returncode}); "
+            f"see {workdir / 'collect.log'}:\n{_tail(workdir / 'collect.log')}"
+        )
+    import json
+
+    node_ids = filter_classes(json.loads(collected.read_text(encoding="utf-8")), selection.classes)
+    _, collect_errors, _, _ = read_records(results)
+    return node_ids, collect_errors
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+def execute(node_ids: Sequence[str], selection: Selection, workdir: Path, *,
+            deadline: float | None = None, test_timeout: float = 120.0) -> tuple[list[TestRecord], int]:
+    """Run `node_ids`; returns the records and how many selected tests never ran (deadline).
+
+    A pytest that dies mid-test is restarted (at most 25 times) on the tests
+    left; the test it died in is recorded as "crashed".
+    """
+    import json
+
+    suite = get_suite(selection.suite)
+    records: dict[str, TestRecord] = {}
+    remaining = list(node_ids)
+    for attempt in range(_MAX_RESTARTS + 1):
+        if not remaining:
+            break
+        select, results = workdir / f"select-{attempt}.json", workdir / f"results-{attempt}.jsonl"
+        select.write_text(json.dumps(remaining), encoding="utf-8")
+        files = sorted({coremltools_site_dir() / nodeid.split("::", 1)[0] for nodeid in remaining})
+        command = _pytest_command(workdir, suite, [
+            f"--modelbuild-select={select}", f"--modelbuild-results={results}",
+            f"--modelbuild-test-timeout={test_timeout:g}", f"--junitxml={workdir / f'junit-{attempt}.xml'}",
+        ], files)
+        log_path = workdir / f"run-{attempt}.log"
+        with open(log_path, "w", encoding="utf-8") as log:
+            process = subprocess.Popen(command, cwd=REPO_ROOT, env=_environment(selection),
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            timed_out = False
+            try:
+                process.wait(timeout=None if deadline is None else max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _stop(process)
+        finished, _, reached, unfinished = read_records(results)
+        records.update((record.nodeid, record) for record in finished)
+        if timed_out:
+            break
+        if process.returncode in _PYTEST_EXIT_OK:
+            break
+        if unfinished is None:
+            raise ConformanceRunError(
+                f"pytest stopped with {_describe_exit(process.returncode)} outside any test; "
+                f"see {log_path}:\n{_tail(log_path)}"
+            )
+        records[unfinished] = TestRecord(
+            nodeid=unfinished, outcome="crashed", reached=unfinished in reached,
+            message=f"The test process died with {_describe_exit(process.returncode)} during this test.",
+        )
+        remaining = [nodeid for nodeid in remaining if nodeid not in records]
+    ordered = [records[nodeid] for nodeid in node_ids if nodeid in records]
+    return ordered, len(node_ids) - len(ordered)
+
+
+def run_conformance(selection: Selection, *, timeout: float | None = None, test_timeout: float = 120.0,
+                    keep_dir: Path | None = None) -> Summary:
+    """Collect, sample and run `selection`; the figures of the run.
+
+    `timeout` bounds the whole run in seconds (what did not run is counted in
+    `Summary.not_run`); `test_timeout` fails a single test that runs longer.
+    With `keep_dir`, the pytest logs, JUnit XML and JSON-lines files are kept there.
+    """
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
+    workdir = Path(tempfile.mkdtemp(prefix="modelbuild-conformance-"))
+    try:
+        node_ids, collect_errors = collect(selection, workdir)
+        chosen = sample_node_ids(node_ids, selection.sample, selection.seed)
+        records, not_run = execute(chosen, selection, workdir, deadline=deadline, test_timeout=test_timeout)
+    finally:
+        if keep_dir is not None:
+            shutil.copytree(workdir, keep_dir, dirs_exist_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    description = (f"Conformance of modelbuild.runtime: {selection.describe()}; "
+                   f"{len(chosen)} of {len(node_ids)} collected tests")
+    return Summary(records=records, collect_errors=collect_errors, not_run=not_run,
+                   seconds=time.monotonic() - started, description=description)
+
+
+def per_class_key(record: TestRecord) -> str:
+    """Grouping key: the test class (op class), e.g. TestConv."""
+    return class_of(record.nodeid)

@@ -1,0 +1,105 @@
+"""Where coremltools' test suites live in the wheel, and how to pick tests from them.
+
+Two suites: `mil` (MIL op tests, `converters/mil/mil/ops/tests/iOS14..iOS18`,
+Apple's expected values written in numpy) and `torch` (torch frontend op tests,
+`converters/mil/frontend/torch/test/test_torch_ops.py`, expected values from
+torch). Node ids are relative to the directory that holds the `coremltools`
+package (the runner passes it as pytest's rootdir), e.g.
+`coremltools/converters/mil/mil/ops/tests/iOS14/test_conv.py::TestConv::test_x[...]`.
+"""
+from __future__ import annotations
+
+import fnmatch
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One of coremltools' shipped test suites."""
+
+    name: str
+    root: str  # relative to the coremltools package directory
+    default_files: tuple[str, ...]  # globs relative to `root`
+    needs_scipy_shim: bool
+
+
+SUITES: dict[str, Suite] = {
+    "mil": Suite("mil", "converters/mil/mil/ops/tests", ("iOS1[4-8]/test_*.py",), True),
+    "torch": Suite("torch", "converters/mil/frontend/torch/test", ("test_torch_ops.py",), False),
+}
+
+
+def coremltools_site_dir() -> Path:
+    """The directory that contains the installed `coremltools` package (pytest's rootdir)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("coremltools")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("coremltools is not installed, so its test suites cannot be run.")
+    return Path(spec.origin).parent.parent
+
+
+def get_suite(name: str) -> Suite:
+    """The suite called `name`, or a ValueError listing the suites."""
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown conformance suite {name!r}; expected one of {', '.join(sorted(SUITES))}."
+        ) from None
+
+
+def suite_files(suite: Suite, globs: Sequence[str] | None = None) -> list[Path]:
+    """The suite's test files matching `globs` (relative to the suite root), sorted."""
+    root = coremltools_site_dir() / "coremltools" / suite.root
+    patterns = tuple(globs) if globs else suite.default_files
+    files = sorted(
+        {path for pattern in patterns for path in root.glob(pattern) if path.is_file()}
+    )
+    if not files:
+        raise ValueError(
+            f"No test file of the {suite.name} suite matches {', '.join(patterns)} "
+            f"(globs are relative to {root}, e.g. {suite.default_files[0]!r})."
+        )
+    return files
+
+
+def file_of(nodeid: str, suite: Suite) -> str:
+    """The test file of `nodeid`, relative to the suite root (e.g. `iOS14/test_conv.py`)."""
+    path = nodeid.split("::", 1)[0]
+    prefix = f"coremltools/{suite.root}/"
+    return path[len(prefix):] if path.startswith(prefix) else path
+
+
+def class_of(nodeid: str) -> str:
+    """The test class of `nodeid` (e.g. `TestConv`), or `(module)` for a module-level test."""
+    parts = nodeid.split("::")
+    return parts[1] if len(parts) >= 3 else "(module)"
+
+
+def filter_classes(node_ids: Iterable[str], classes: Iterable[str] | None) -> list[str]:
+    """The node ids whose test class matches one of the `classes` globs (all if None)."""
+    if not classes:
+        return list(node_ids)
+    patterns = list(classes)
+    return [
+        nodeid for nodeid in node_ids
+        if any(fnmatch.fnmatchcase(class_of(nodeid), pattern) for pattern in patterns)
+    ]
+
+
+def sample_node_ids(node_ids: Iterable[str], size: int | None, seed: int) -> list[str]:
+    """A deterministic sample: sort, draw `size` with random.Random(seed), sort again.
+
+    The same collection, size and seed always give the same tests; `size`
+    None or larger than the collection returns everything (sorted).
+    """
+    ordered = sorted(set(node_ids))
+    if size is None or size >= len(ordered):
+        return ordered
+    if size < 0:
+        raise ValueError(f"The sample size must be a positive number of tests, not {size}.")
+    return sorted(random.Random(seed).sample(ordered, size))

@@ -1,0 +1,53 @@
+"""Helpers for build tests: a small project folder (recipes/, a tiny FFDNet, its weights)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_WEIGHTS = REPO.parent / "shared" / "weights" / "ffdnet"
+
+TINY_RECIPE = {
+    "name": "tiny",
+    "description": "a small FFDNet for fast build tests",
+    "model": {
+        "factory": "modelbuild.zoo.ffdnet:FFDNet",
+        "args": {"channels": 1, "features": 4, "layers": 3},
+        "weights": {"path": "weights/tiny.pth"},
+    },
+    "inputs": {"x": {"shape": [1, 1, 16, 16]}, "sigma": {"shape": [1], "example": 0.1}},
+    "outputs": {"y": {}},
+    "onnx": {"opset": 17},
+    "coreml": {
+        "viaonnx": {"frontend": "onnx", "format": "neuralnetwork"},
+        "viatorch": {"frontend": "torch", "format": "neuralnetwork"},
+    },
+}
+
+
+def write_tiny_weights(path: Path, seed: int = 0) -> None:
+    """Save the state dict of a seeded tiny FFDNet at `path`."""
+    import torch
+
+    from modelbuild.zoo.ffdnet import FFDNet
+
+    torch.manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(FFDNet(channels=1, features=4, layers=3).state_dict(), path)
+
+
+def make_tiny_project(tmp_path: Path) -> Path:
+    """A project folder with recipes/tiny.yaml and weights/tiny.pth."""
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "tiny.yaml").write_text(yaml.safe_dump(TINY_RECIPE, sort_keys=False))
+    write_tiny_weights(tmp_path / "weights" / "tiny.pth")
+    return tmp_path
+
+
+def edit_recipe(root: Path, edit) -> None:
+    """Load recipes/tiny.yaml, apply `edit(data)`, write it back."""
+    path = root / "recipes" / "tiny.yaml"
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -1,0 +1,112 @@
+"""Task generation, tested on the task dicts without running doit."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from projects import REPO, edit_recipe
+
+from modelbuild import fingerprint, tasks
+from modelbuild.recipe import load_recipe
+
+
+def _project(root):
+    tasks.load_project.cache_clear()
+    return {item.name: item for item in tasks.load_project(root)}
+
+
+def test_task_names_and_groups(tiny_project):
+    item = _project(tiny_project)["tiny"]
+    assert tasks.onnx_task(item)["name"] == "tiny"
+    assert [tasks.coreml_task(item, v)["name"] for v in item.recipe.coreml] == ["tiny.viaonnx", "tiny.viatorch"]
+    build = tasks.build_task(item)
+    assert build["task_dep"] == ["onnx:tiny", "coreml:tiny.viaonnx", "coreml:tiny.viatorch"]
+
+
+def test_file_dependencies(tiny_project):
+    item = _project(tiny_project)["tiny"]
+    weights = str(tiny_project / "weights" / "tiny.pth")
+    source = str(REPO / "modelbuild" / "zoo" / "ffdnet.py")
+    onnx = tasks.onnx_task(item)
+    assert sorted(onnx["file_dep"]) == sorted([weights, source])
+    assert onnx["targets"] == [str(tiny_project / "artifacts" / "tiny" / "tiny.onnx")]
+    assert tasks.coreml_task(item, "viaonnx")["file_dep"] == onnx["targets"]
+    assert sorted(tasks.coreml_task(item, "viatorch")["file_dep"]) == sorted([weights, source])
+
+
+def test_mlpackage_target_is_a_digest_file(tiny_project):
+    edit_recipe(tiny_project, lambda d: d["coreml"].update(prog={"frontend": "torch", "format": "mlprogram"}))
+    item = _project(tiny_project)["tiny"]
+    assert tasks.coreml_task(item, "prog")["targets"] == [
+        str(tiny_project / "artifacts" / "tiny" / "tiny_prog.mlpackage.sha256")]
+
+
+def _fingerprints(root):
+    recipe = load_recipe(root / "recipes" / "tiny.yaml")
+    return {"onnx": fingerprint.onnx_fingerprint(recipe),
+            **{v: fingerprint.coreml_fingerprint(recipe, v) for v in recipe.coreml}}
+
+
+def _changed(root, edit):
+    before = _fingerprints(root)
+    edit_recipe(root, edit)
+    after = _fingerprints(root)
+    return sorted(key for key in before if before[key] != after[key])
+
+
+def test_variant_field_changes_only_that_variant(tiny_project):
+    assert _changed(tiny_project, lambda d: d["coreml"]["viaonnx"].update(minimum_deployment_target="iOS14")) == [
+        "viaonnx"]
+
+
+def test_opset_changes_only_the_onnx_stage_fingerprint(tiny_project):
+    # ONNX-fed variants then re-run through their file dependency on the ONNX file.
+    assert _changed(tiny_project, lambda d: d["onnx"].update(opset=16)) == ["onnx"]
+
+
+def test_model_change_reaches_onnx_and_torch_variants(tiny_project):
+    assert _changed(tiny_project, lambda d: d["model"].update(seed=3)) == ["onnx", "viatorch"]
+
+
+def test_interface_change_reaches_every_stage(tiny_project):
+    assert _changed(tiny_project, lambda d: d["outputs"]["y"].update(description="denoised")) == [
+        "onnx", "viaonnx", "viatorch"]
+
+
+def test_fingerprint_holds_tool_versions(tiny_project):
+    prints = _fingerprints(tiny_project)
+    assert prints["onnx"]["torch"] == fingerprint.tool_version("torch")
+    assert set(prints["viaonnx"]["tools"]) == {"coremltools", "onnx2coreml"}
+    assert set(prints["viatorch"]["tools"]) == {"coremltools", "torch"}
+
+
+def test_broken_recipe_gives_a_failing_build_task(tiny_project):
+    (tiny_project / "recipes" / "broken.yaml").write_text("name: broken\n")
+    items = _project(tiny_project)
+    task = tasks.build_task(items["broken"])
+    failure = task["actions"][0]()
+    assert "broken.yaml:1: model: required field is missing" in str(failure)
+    assert "tiny" in items and items["tiny"].recipe is not None
+
+
+def test_duplicate_recipe_names_are_refused(tiny_project):
+    (tiny_project / "recipes" / "zzz.yaml").write_text((tiny_project / "recipes" / "tiny.yaml").read_text())
+    errors = [str(item.error) for item in _project(tiny_project).values() if item.error]
+    assert errors == ["recipes/zzz.yaml:1: name: 'tiny' is also the name of recipes/tiny.yaml; "
+                      "recipe names must be unique"]
+
+
+def test_dodo_does_not_import_heavy_tools():
+    code = ("import sys; sys.path.insert(0, '.'); import dodo; "
+            "print([m for m in ('torch', 'onnx', 'onnxruntime', 'coremltools', 'onnx2coreml') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("creator", ["task_onnx", "task_coreml", "task_build"])
+def test_creators_yield_the_shipped_recipes(creator, monkeypatch):
+    monkeypatch.chdir(REPO)
+    tasks.load_project.cache_clear()
+    names = [task["name"] for task in getattr(tasks, creator)()]
+    assert any(name.startswith("ffdnet") for name in names)

@@ -1,0 +1,32 @@
+"""The native backend: Apple's Core ML through coremltools.models.MLModel.predict (macOS only)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from modelbuild.runtime.registry import ModelRuntimeError
+
+
+class NativeExecutor:
+    """Predicts with coremltools' MLModel; refuses to start anywhere but macOS."""
+
+    def __init__(self, spec: Any, *, mlmodel: Any = None, path: Path | None = None,
+                 weights_dir: Path | None = None) -> None:
+        if sys.platform != "darwin":
+            raise ModelRuntimeError(
+                f"The native backend runs Apple's Core ML and needs macOS; this is {sys.platform}. "
+                "Use backend='reference' (or 'auto') to run the model with the reference runtime."
+            )
+        from modelbuild.quiet import coremltools
+
+        ct = coremltools()
+        if mlmodel is not None:
+            self.mlmodel = mlmodel
+        elif path is not None:
+            self.mlmodel = ct.models.MLModel(str(path))
+        else:
+            self.mlmodel = ct.models.MLModel(spec, weights_dir=str(weights_dir) if weights_dir else None)
+
+    def predict(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.mlmodel.predict(inputs))

@@ -1,0 +1,26 @@
+"""NeuralNetwork (.mlmodel) interpreter of the reference runtime.
+
+`NN_LAYERS` is the layer registry (one kernel per layer type, registered by
+decorator in the modules imported below); `NeuralNetworkEngine` walks a spec's
+layers.
+"""
+from __future__ import annotations
+
+from modelbuild.runtime.nn import (  # noqa: F401  (importing registers the kernels)
+    activation,
+    convolution,
+    elementwise,
+    matmul,
+    normalization,
+    pooling,
+    reduce,
+    reshape,
+    resize,
+    slicing,
+    tensors,
+    unary,
+)
+from modelbuild.runtime.nn.engine import NeuralNetworkEngine
+from modelbuild.runtime.nn.layer import NN_LAYERS, Layer
+
+__all__ = ["NN_LAYERS", "Layer", "NeuralNetworkEngine"]

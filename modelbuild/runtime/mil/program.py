@@ -211,6 +211,8 @@ def _conform_output(context: OpContext, var: Var, value: Any, inputs: Mapping[st
     """`value` as the declared type of `var`: converted to its dtype, shape checked."""
     if not isinstance(var.type, TensorType) or isinstance(value, (str, dict, list)):
         return value
+    if isinstance(value, int) and not isinstance(value, bool) and var.type.shape == ():
+        return value  # an int class label (classify) stays a Python int, like a str label
     array = np.asarray(value)
     if var.type.data_type != MIL_pb2.DataType.STRING:
         array = array.astype(var.type.dtype, copy=False)
@@ -250,8 +252,9 @@ def _parse_operation(op: MIL_pb2.Operation, blobs: BlobStore) -> Operation:
             ("name", b.name) if b.WhichOneof("binding") == "name" else ("value", parse_value(b.value, blobs))
             for b in argument.arguments
         ]
-    if op.type == "const":  # the value of a const is its "val" attribute
-        inputs["val"] = [("value", parse_value(op.attributes["val"], blobs))]
+    for param, value in op.attributes.items():  # const's "val"; iOS16 constexpr_* parameters
+        if param != "name":
+            inputs[param] = [("value", parse_value(value, blobs))]
     return Operation(
         type=op.type,
         inputs=inputs,

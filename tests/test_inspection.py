@@ -323,3 +323,18 @@ def test_cli_missing_file_exits_1_with_the_message(tmp_path):
     assert result.returncode == 1
     assert result.stdout == ""
     assert f"Cannot inspect {missing}: there is no file or folder at that path" in result.stderr
+
+
+def test_long_histograms_wrap_between_entries(onnx_file):
+    from modelbuild.inspection.text import WIDTH, render
+
+    counts = {f"op_type_{i}": 40 - i for i in range(40)}
+    description = {**describe(onnx_file), "ops": {"kind": "nodes", "total": sum(counts.values()),
+                                                  "counts": counts}}
+    lines = render(description).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("nodes ("))
+    end = next(i for i, line in enumerate(lines) if line.startswith("initializers:"))
+    histogram = lines[start:end]
+    assert len(histogram) > 1 and all(len(line) <= WIDTH for line in histogram)
+    entries = " ".join(histogram).split(":", 1)[1].split(",")
+    assert [entry.split() for entry in entries] == [[name, str(count)] for name, count in counts.items()]

@@ -1,7 +1,6 @@
 """Render a model description (see `modelbuild.inspection.describe`) as compact, aligned text."""
 from __future__ import annotations
 
-import textwrap
 from typing import Any
 
 WIDTH = 100
@@ -32,7 +31,7 @@ def _body(description: dict[str, Any], indent: str = "") -> list[str]:
     if "classifier" in description:
         lines.append(indent + _classifier_line(description["classifier"]))
     if description.get("ops"):
-        lines += _wrapped(_ops_line(description["ops"], description.get("mil_opsets")), indent)
+        lines += _ops_lines(description["ops"], description.get("mil_opsets"), indent)
     if "initializers" in description:
         lines.append(f"{indent}initializers: {description['initializers']} "
                      f"({description['parameters']:,} parameters)")
@@ -113,10 +112,17 @@ def _classifier_line(classifier: dict[str, Any]) -> str:
             f"probabilities -> {classifier['predicted_probabilities_name'] or '?'}")
 
 
-def _ops_line(ops: dict[str, Any], mil_opsets: list[str] | None) -> str:
+def _ops_lines(ops: dict[str, Any], mil_opsets: list[str] | None, indent: str) -> list[str]:
+    """`layers (37): convolution 12, activation 11, ...`, wrapped between entries, never inside one."""
     opsets = f", {'/'.join(mil_opsets)}" if mil_opsets else ""
-    counts = ", ".join(f"{name} {count}" for name, count in ops["counts"].items())
-    return f"{ops['kind']} ({ops['total']}{opsets}): {counts}"
+    entries = [f"{name} {count}" for name, count in ops["counts"].items()]
+    lines = [f"{indent}{ops['kind']} ({ops['total']}{opsets}):"]
+    for number, entry in enumerate(entries):
+        text = entry + ("," if number < len(entries) - 1 else "")
+        if len(lines[-1]) + 1 + len(text) > WIDTH:
+            lines.append(indent + "   ")
+        lines[-1] += " " + text
+    return lines
 
 
 def _metadata_lines(metadata: dict[str, Any], indent: str) -> list[str]:
@@ -134,11 +140,6 @@ def _metadata_lines(metadata: dict[str, Any], indent: str) -> list[str]:
 def _aligned(pairs: dict[str, Any], indent: str) -> list[str]:
     width = max((len(key) for key in pairs), default=0)
     return [f"{indent}{key:<{width}}  {value}" for key, value in pairs.items()]
-
-
-def _wrapped(text: str, indent: str) -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "    ",
-                         break_on_hyphens=False)
 
 
 def _shape(dims: list[Any] | None) -> str:

@@ -14,24 +14,13 @@ def render(description: dict[str, Any]) -> str:
 
 
 def _body(description: dict[str, Any], indent: str = "") -> list[str]:
-    lines = []
-    preprocessing = {entry["feature"]: entry for entry in description.get("preprocessing", [])}
-    features = [("inputs", description["inputs"]), ("outputs", description["outputs"]),
-                ("states", description.get("states", []))]
-    rows = {section: [_feature_row(f, preprocessing.get(f["name"])) for f in found]
-            for section, found in features if found}
-    name_width = max((len(row[0]) for section in rows.values() for row in section), default=0)
-    type_width = max((len(row[1]) for section in rows.values() for row in section), default=0)
-    for section, section_rows in rows.items():
-        lines.append(f"{indent}{section}:")
-        for name, kind, extra in section_rows:
-            line = f"{indent}  {name:<{name_width}}  {kind:<{type_width}}  {extra}" if extra else \
-                f"{indent}  {name:<{name_width}}  {kind}"
-            lines.append(line.rstrip())
+    lines = _feature_lines(description, indent)
     if "classifier" in description:
         lines.append(indent + _classifier_line(description["classifier"]))
     if description.get("ops"):
         lines += _ops_lines(description["ops"], description.get("mil_opsets"), indent)
+    if len(description.get("functions", [])) > 1:
+        lines.append(f"{indent}functions: {', '.join(description['functions'])}")
     if "initializers" in description:
         lines.append(f"{indent}initializers: {description['initializers']} "
                      f"({description['parameters']:,} parameters)")
@@ -39,6 +28,23 @@ def _body(description: dict[str, Any], indent: str = "") -> list[str]:
         lines.append(f"{indent}stage {number}: {stage['model_type']}")
         lines += _body({**stage, "metadata": {}}, indent + "  ")
     lines += _metadata_lines(description.get("metadata", {}), indent)
+    return lines
+
+
+def _feature_lines(description: dict[str, Any], indent: str) -> list[str]:
+    """The inputs, outputs and states sections, names and types aligned across all three."""
+    preprocessing = {entry["feature"]: entry for entry in description.get("preprocessing", [])}
+    sections = [("inputs", description["inputs"]), ("outputs", description["outputs"]),
+                ("states", description.get("states", []))]
+    rows = {section: [_feature_row(f, preprocessing.get(f["name"])) for f in features]
+            for section, features in sections if features}
+    name_width = max((len(row[0]) for section in rows.values() for row in section), default=0)
+    type_width = max((len(row[1]) for section in rows.values() for row in section), default=0)
+    lines = []
+    for section, section_rows in rows.items():
+        lines.append(f"{indent}{section}:")
+        lines += [f"{indent}  {name:<{name_width}}  {kind:<{type_width}}  {extra}".rstrip()
+                  for name, kind, extra in section_rows]
     return lines
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from doit.cmd_base import ModuleTaskLoader
@@ -67,12 +68,13 @@ def test_byte_identical_onnx_reexport_skips_coreml(built, monkeypatch, capfd):
 def test_interrupted_conversion_leaves_the_old_artifact(built, monkeypatch, capfd):
     artifact = built / "artifacts" / "tiny" / "tiny_viatorch.mlmodel"
     before = artifact.read_bytes()
-    import modelbuild.coreml
+    from modelbuild.quiet import coremltools
 
-    def interrupted(*args, **kwargs):
+    def interrupted(self, path, *args, **kwargs):  # Ctrl-C halfway through writing the file
+        Path(path).write_bytes(b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(modelbuild.coreml, "save_mlmodel", interrupted)
+    monkeypatch.setattr(coremltools().models.MLModel, "save", interrupted)
     edit_recipe(built, lambda d: d["coreml"]["viatorch"].update(minimum_deployment_target="iOS14"))
     with pytest.raises(KeyboardInterrupt):
         run_doit(built, monkeypatch, capfd)

@@ -15,6 +15,8 @@ Options (all optional):
   --modelbuild-select=PATH        run only the node ids listed in PATH (a JSON list;
                                   not lines: parametrize ids may hold newlines).
   --modelbuild-collected=PATH     write every collected node id to PATH (a JSON list).
+  --modelbuild-runtime=MOD:FUNC   the loader predict is routed to (default
+                                  modelbuild.runtime:load; tests use a fake one).
   --modelbuild-scipy-shim         if scipy is missing, stand in for the three
                                   scipy.special functions the MIL op tests use.
   --modelbuild-test-timeout=SEC   fail a test whose call phase runs longer than SEC.
@@ -34,7 +36,7 @@ import pytest
 
 from modelbuild.runtime.conformance import scipy_shim
 from modelbuild.runtime.conformance.macos import pretend_macos
-from modelbuild.runtime.conformance.routing import on_reach, route_predict
+from modelbuild.runtime.conformance.routing import DEFAULT_RUNTIME, on_reach, route_predict, set_runtime
 
 REACHED_PROPERTY = "reached_predict"
 _MESSAGE_LIMIT = 2000
@@ -50,6 +52,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--modelbuild-select", default=None, help="File of node ids to run.")
     group.addoption("--modelbuild-collected", default=None, help="Write collected node ids here.")
     group.addoption(
+        "--modelbuild-runtime", default=DEFAULT_RUNTIME,
+        help=f"module:function that loads an MLModel for prediction (default {DEFAULT_RUNTIME}).",
+    )
+    group.addoption(
         "--modelbuild-scipy-shim", action="store_true",
         help="Stand in for scipy.special (erf, softmax, logsumexp) if scipy is missing.",
     )
@@ -62,6 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--modelbuild-scipy-shim"):
         scipy_shim.install_if_missing()
     pretend_macos()
+    set_runtime(config.getoption("--modelbuild-runtime"))
     route_predict()
     recorder = ConformanceRecorder(config)
     config.pluginmanager.register(recorder, "modelbuild-conformance-recorder")

@@ -13,9 +13,12 @@ the current test reached the runtime: that is how the conformance plugin tells
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any, Callable
 
 _RUNTIME_CACHE_ATTRIBUTE = "_modelbuild_runtime_model"
+DEFAULT_RUNTIME = "modelbuild.runtime:load"
+_runtime_target = DEFAULT_RUNTIME
 _reach_listeners: list[Callable[[], None]] = []
 _originals: dict[str, Any] = {}
 
@@ -24,9 +27,10 @@ class RuntimeUnavailableError(RuntimeError):
     """`modelbuild.runtime.load` cannot be imported (the runtime is not written yet)."""
 
 
-def on_reach(listener: Callable[[], None]) -> None:
-    """Call `listener()` each time a routed predict/make_state is entered."""
+def on_reach(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call `listener()` each time a routed predict/make_state is entered; returns an unsubscriber."""
     _reach_listeners.append(listener)
+    return lambda: _reach_listeners.remove(listener)
 
 
 def _notify_reach() -> None:
@@ -34,18 +38,28 @@ def _notify_reach() -> None:
         listener()
 
 
+def set_runtime(target: str) -> None:
+    """Route predict to `target`, a "module:function" taking an MLModel (default modelbuild.runtime:load)."""
+    global _runtime_target
+    module, _, attribute = target.partition(":")
+    if not module or not attribute:
+        raise ValueError(f"The runtime must be given as 'module:function', not {target!r}.")
+    _runtime_target = target
+
+
 def runtime_loader() -> Callable[[Any], Any]:
-    """`modelbuild.runtime.load`, or a `RuntimeUnavailableError` saying why it is missing."""
+    """The configured loader (`modelbuild.runtime.load`), or a `RuntimeUnavailableError` saying why not."""
+    module_name, _, attribute = _runtime_target.partition(":")
     try:
-        runtime = importlib.import_module("modelbuild.runtime")
+        module = importlib.import_module(module_name)
     except ImportError as error:
         raise RuntimeUnavailableError(
-            f"The reference runtime cannot be imported (import modelbuild.runtime failed: {error})."
+            f"The reference runtime cannot be imported (import {module_name} failed: {error})."
         ) from error
-    load = getattr(runtime, "load", None)
+    load = getattr(module, attribute, None)
     if not callable(load):
         raise RuntimeUnavailableError(
-            "The reference runtime has no modelbuild.runtime.load(source) yet, "
+            f"The reference runtime has no {module_name}.{attribute}(source) yet, "
             "so MLModel.predict cannot be routed to it."
         )
     return load
@@ -55,7 +69,13 @@ def runtime_model_for(mlmodel: Any) -> Any:
     """The runtime model for `mlmodel`, loaded once and cached on the MLModel."""
     cached = mlmodel.__dict__.get(_RUNTIME_CACHE_ATTRIBUTE)
     if cached is None:
-        cached = runtime_loader()(mlmodel)
+        load = runtime_loader()
+        try:
+            takes_backend = "backend" in inspect.signature(load).parameters
+        except (TypeError, ValueError):
+            takes_backend = False
+        # backend="reference": even on a real Mac, judge the reference runtime, not Core ML.
+        cached = load(mlmodel, backend="reference") if takes_backend else load(mlmodel)
         mlmodel.__dict__[_RUNTIME_CACHE_ATTRIBUTE] = cached
     return cached
 

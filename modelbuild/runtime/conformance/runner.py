@@ -53,6 +53,7 @@ class Selection:
     sample: int | None = None  # number of tests to draw; None = all
     seed: int = 0
     fp32: bool = False  # also run coremltools' fp32 ML Program variants
+    runtime: str = "modelbuild.runtime:load"  # "module:function" predict is routed to
 
     def describe(self) -> str:
         parts = [f"suite {self.suite}"]
@@ -64,6 +65,8 @@ class Selection:
             parts.append(f"sample {self.sample} (seed {self.seed})")
         if self.fp32:
             parts.append("with fp32 variants")
+        if self.runtime != Selection.runtime:
+            parts.append(f"runtime {self.runtime}")
         return ", ".join(parts)
 
 
@@ -78,7 +81,8 @@ def _environment(selection: Selection) -> dict[str, str]:
     return env
 
 
-def _pytest_command(workdir: Path, suite: Suite, extra: Sequence[str], files: Sequence[Path]) -> list[str]:
+def _pytest_command(workdir: Path, selection: Selection, suite: Suite, extra: Sequence[str],
+                    files: Sequence[Path]) -> list[str]:
     ini = workdir / "pytest.ini"
     if not ini.exists():
         ini.write_text("[pytest]\n", encoding="utf-8")  # keeps the repo's addopts out
@@ -89,6 +93,7 @@ def _pytest_command(workdir: Path, suite: Suite, extra: Sequence[str], files: Se
     ]
     if suite.needs_scipy_shim:
         command.append("--modelbuild-scipy-shim")
+    command.append(f"--modelbuild-runtime={selection.runtime}")
     return command + list(extra) + [str(path) for path in files]
 
 
@@ -97,7 +102,7 @@ def collect(selection: Selection, workdir: Path) -> tuple[list[str], dict[str, s
     suite = get_suite(selection.suite)
     files = suite_files(suite, selection.files or None)
     collected, results = workdir / "collected.json", workdir / "collect-results.jsonl"
-    command = _pytest_command(workdir, suite, [
+    command = _pytest_command(workdir, selection, suite, [
         "--collect-only", f"--modelbuild-collected={collected}", f"--modelbuild-results={results}",
     ], files)
     with open(workdir / "collect.log", "w", encoding="utf-8") as log:
@@ -162,7 +167,7 @@ def execute(node_ids: Sequence[str], selection: Selection, workdir: Path, *,
         select, results = workdir / f"select-{attempt}.json", workdir / f"results-{attempt}.jsonl"
         select.write_text(json.dumps(remaining), encoding="utf-8")
         files = sorted({coremltools_site_dir() / nodeid.split("::", 1)[0] for nodeid in remaining})
-        command = _pytest_command(workdir, suite, [
+        command = _pytest_command(workdir, selection, suite, [
             f"--modelbuild-select={select}", f"--modelbuild-results={results}",
             f"--modelbuild-test-timeout={test_timeout:g}", f"--junitxml={workdir / f'junit-{attempt}.xml'}",
         ], files)

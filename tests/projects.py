@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,3 +52,17 @@ def edit_recipe(root: Path, edit) -> None:
     data = yaml.safe_load(path.read_text())
     edit(data)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+class WithInit(torch.nn.Module):
+    """A module whose weights are set by an init method, as in the FFDNet write-up."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+
+    def init_weights(self):
+        torch.nn.init.constant_(self.linear.weight, 0.5)
+
+    def forward(self, x):
+        return self.linear(x)

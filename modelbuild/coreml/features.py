@@ -68,13 +68,13 @@ def channel_biases(image: ImageSpec) -> tuple[float, ...]:
     """The per-channel bias of `image`, one value per channel of its color layout.
 
     A single value is accepted for colour layouts too and applies to all three
-    channels; (0, 0, 0), the default, is accepted for GRAYSCALE as no bias.
+    channels; the default (0, 0, 0) is accepted for GRAYSCALE as no bias.
     """
     channels = COLOR_LAYOUTS[image.color_layout]
     bias = tuple(float(b) for b in image.bias)
     if len(bias) == channels:
         return bias
-    if len(bias) == 1 or (channels == 1 and len(set(bias)) == 1):
+    if len(bias) == 1 or (channels == 1 and bias == (0.0, 0.0, 0.0)):
         return (bias[0],) * channels
     raise CoreMLBuildError(
         f"An image bias of {len(bias)} values {bias!r} does not fit color layout "

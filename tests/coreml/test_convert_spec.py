@@ -4,8 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from modelbuild.quiet import coremltools
+
+coremltools()  # quiet import first, then its protobuf modules
+from coremltools.proto import MIL_pb2, FeatureTypes_pb2  # noqa: E402
+
 SIZE = 32  # the fixtures' image size
-FP32 = 65568  # ArrayFeatureType.FLOAT32
+FP32 = FeatureTypes_pb2.ArrayFeatureType.FLOAT32
+MIL_FP16, MIL_FP32 = MIL_pb2.DataType.Value("FLOAT16"), MIL_pb2.DataType.Value("FLOAT32")
 
 
 def _mil_ops(spec) -> list:
@@ -107,8 +113,7 @@ def _check_neuralnetwork_image_io(spec, variant: str) -> None:
 def _check_mlprogram_image_io(spec, variant: str) -> None:
     function = spec.mlProgram.functions["main"]
     assert [i.name for i in function.inputs] == ["noisy", "sigma"]
-    assert {type(i.type.tensorType).DESCRIPTOR.fields_by_name["dataType"].enum_type.values_by_number[
-        i.type.tensorType.dataType].name for i in function.inputs} == {"FLOAT32"}
+    assert {i.type.tensorType.dataType for i in function.inputs} == {MIL_FP32}
     scale, bias, _ = _affine_chain(spec, "noisy")
     producer = {op.outputs[0].name: op for op in _mil_ops(spec)}
     if variant == "multiarray":
@@ -120,3 +125,23 @@ def _check_mlprogram_image_io(spec, variant: str) -> None:
     assert deprocess.type == "mul"
     assert producer[deprocess.inputs["x"].arguments[0].name].type == "clip"
     assert float(_mil_const(spec, deprocess.inputs["y"].arguments[0].name)) == 255.0
+
+
+def test_float16_neuralnetwork_has_fp16_weights_and_float32_io(converted_ffdnet):
+    spec = converted_ffdnet("onnx", "neuralnetwork", "iOS13", "multiarray", "float16").get_spec()
+    convolutions = [layer.convolution for layer in spec.neuralNetwork.layers if layer.WhichOneof("layer") == "convolution"]
+    assert len(convolutions) == 3
+    for conv in convolutions:
+        assert len(conv.weights.float16Value) > 0 and len(conv.weights.floatValue) == 0
+    io = list(spec.description.input) + list(spec.description.output)
+    assert {f.type.multiArrayType.dataType for f in io} == {FP32}
+
+
+def test_float16_mlprogram_computes_in_fp16_with_float32_io(converted_ffdnet):
+    spec = converted_ffdnet("torch", "mlprogram", "iOS16", "multiarray", "float16").get_spec()
+    io = list(spec.description.input) + list(spec.description.output)
+    assert {f.type.multiArrayType.dataType for f in io} == {FP32}
+    convs = [op for op in _mil_ops(spec) if op.type == "conv"]
+    assert len(convs) == 3
+    assert {op.outputs[0].type.tensorType.dataType for op in convs} == {MIL_FP16}
+    assert [op.type for op in _consumers(spec, "sigma")] == ["cast"]

@@ -63,7 +63,8 @@ def conv_transpose(
     output_shape: Any = None, pad_type: str = "valid", strides: Any = None,
     dilations: Any = None, groups: Any = 1,
 ) -> np.ndarray:
-    """Full transposed conv, then cropped (custom/same padding) or fitted to output_shape."""
+    """The full transposed conv, cropped by the padding before each dim, then by the padding after
+    it or, given output_shape (or pad_type same: input size x stride), cut to that size."""
     spatial = _check_rank(op, x, weight)
     groups = int(groups)
     if x.shape[1] != weight.shape[0] or weight.shape[0] % groups:
@@ -87,17 +88,18 @@ def conv_transpose(
         targets = [size * s for size, s in zip(x.shape[2:], strides_)]
     else:
         targets = None
-    crops: list[tuple[int, int]] = []
     if pad_type == "custom":
         custom = ints(pad, 2 * spatial, 0)
         crops = [(custom[2 * i], custom[2 * i + 1]) for i in range(spatial)]
-    elif pad_type == "same" and targets is not None:
-        crops = [((f - t) // 2, f - t - (f - t) // 2) if f > t else (0, 0) for f, t in zip(full_sizes, targets)]
+    elif pad_type == "same" and targets is not None:  # TensorFlow's split: the odd one is cut after
+        crops = [(max(0, f - t) // 2, 0) for f, t in zip(full_sizes, targets)]
     else:
         crops = [(0, 0)] * spatial
+    if targets is not None:  # the "after" crop is whatever lies beyond the requested size
+        crops = [(before, 0) for before, _ in crops]
     index = tuple(slice(b, f - a) for (b, a), f in zip(crops, full_sizes))
     result = result[(slice(None), slice(None)) + index]
-    if targets is not None:  # crop or zero-extend at the end to the requested size
+    if targets is not None:  # cut or zero-extend at the end to the requested size
         extra = [(0, max(0, t - s)) for t, s in zip(targets, result.shape[2:])]
         result = np.pad(result, [(0, 0), (0, 0)] + extra)[
             (slice(None), slice(None)) + tuple(slice(0, t) for t in targets)

@@ -23,9 +23,14 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from modelbuild.recipe import recipe_json_schema
+    if args.markdown:
+        from modelbuild.recipe.reference import recipe_reference_markdown
 
-    print(json.dumps(recipe_json_schema(), indent=2))
+        print(recipe_reference_markdown(), end="")
+    else:
+        from modelbuild.recipe import recipe_json_schema
+
+        print(json.dumps(recipe_json_schema(), indent=2))
     return 0
 
 
@@ -61,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check)
 
     schema = sub.add_parser("schema", help="print the recipe JSON Schema (for editors)")
+    schema.add_argument("--markdown", action="store_true", help="print the recipe reference as Markdown instead")
     schema.set_defaults(run=_schema)
 
     inspect = sub.add_parser("inspect", help="describe an .onnx, .mlmodel or .mlpackage file")

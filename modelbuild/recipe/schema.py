@@ -116,8 +116,8 @@ class ImageInput(Strict):
     """Make an input an image: Core ML computes scale * pixel + bias per channel."""
 
     scale: float = Field(1.0, description="Multiplies every pixel value (0..255), e.g. 1/255 = 0.00392156862745098.")
-    bias: list[float] | None = Field(None, description="Added after scaling: [R, G, B] (in the colour layout's "
-                                                       "order for BGR) or [gray]; default zeros.")
+    bias: list[float] | None = Field(None, description="Added after scaling, in the tensor's channel "
+                                                       "order: [R, G, B], [B, G, R] for BGR, [gray]; default zeros.")
     color_layout: Literal["RGB", "BGR", "GRAYSCALE"] = Field("RGB", description="Channel order the model expects.")
 
 
@@ -173,9 +173,9 @@ class Validation(Strict):
 class Metadata(Strict):
     """Written into the Core ML models."""
 
-    author: str = ""
-    license: str = ""
-    version: str = ""
+    author: str = Field("", description="Core ML author field.")
+    license: str = Field("", description="Core ML license field.")
+    version: str = Field("", description="Core ML version string (quote numbers: \"1.0\").")
 
 
 class Recipe(Strict):
@@ -185,10 +185,11 @@ class Recipe(Strict):
                                                                 "artifacts go to artifacts/<name>/.")
     description: str = Field("", description="One line about the model; Core ML short description.")
     metadata: Metadata = Field(default_factory=Metadata, description="Author, license and version.")
-    model: ModelSource
+    model: ModelSource = Field(description="The PyTorch model: factory, arguments, weights.")
     inputs: dict[str, Input] = Field(min_length=1, description="Inputs in the order forward() takes them.")
     outputs: dict[str, Output] = Field(min_length=1, description="Outputs in the order forward() returns them.")
-    onnx: OnnxStage = Field(default_factory=OnnxStage)
+    onnx: OnnxStage = Field(default_factory=OnnxStage, description="The ONNX export: opset, file name, "
+                                                                 "the onnxruntime check.")
     coreml: dict[str, CoreMLVariant] = Field(default_factory=dict, description="Core ML variants by name.")
     validate_: Validation = Field(default_factory=Validation, alias="validate",
                                   description="Validation samples and tolerances.")

@@ -14,6 +14,7 @@ Result: the same function with
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Iterator
 
 import numpy as np
@@ -75,14 +76,13 @@ def rename_features(func: Any, input_names: list[str], output_names: list[str]) 
     for var in all_vars:  # move internal values off the names we need
         if id(var) not in wanted and var.name in wanted.values():
             var.set_name(_fresh_name(var.name, taken))
-    renamed_inputs = {}
+    placeholders, renamed_inputs = OrderedDict(), OrderedDict()
     for (old_name, var), new_name in zip(list(func.inputs.items()), input_names):
-        placeholder = func.placeholder_inputs.pop(old_name)
-        placeholder.set_name(new_name)
-        func.placeholder_inputs[new_name] = placeholder
-        var.set_name(new_name)
-        renamed_inputs[new_name] = var
-    func._input_dict = type(func._input_dict)(renamed_inputs)
+        placeholder = func.placeholder_inputs[old_name]
+        placeholder.set_name(new_name)  # renames `var` too
+        placeholders[new_name], renamed_inputs[new_name] = placeholder, var
+    func.placeholder_inputs = placeholders
+    func._input_dict = renamed_inputs
     for var, new_name in zip(output_vars, output_names):
         var.set_name(new_name)
 

@@ -7,6 +7,7 @@ validation stage does.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +128,27 @@ def test_conversion_prints_nothing(ffdnet, ffdnet_onnx, capfd):
                 format=format, minimum_deployment_target=target, compute_precision=precision)
     captured = capfd.readouterr()
     assert (captured.out, captured.err) == ("", "")
+
+
+class _Difference(torch.nn.Module):
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a - 2 * b
+
+
+@pytest.mark.parametrize("frontend", ["onnx", "torch"])
+def test_features_are_named_by_position_even_when_names_swap(frontend, tmp_path):
+    """ONNX inputs a, b declared as b, a: the first declared name goes to the first argument."""
+    shape = (1, 2, 3)
+    onnx_path = tmp_path / "difference.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Difference(), (torch.zeros(shape), torch.zeros(shape)), str(onnx_path),
+                          input_names=["a", "b"], output_names=["a_minus_2b"], opset_version=17, dynamo=False)
+    mlmodel = convert(
+        frontend=frontend, onnx_path=onnx_path, torch_model=_Difference().eval(),
+        inputs=[FeatureSpec("b", shape), FeatureSpec("a", shape)],
+        outputs=[FeatureSpec("difference", shape)], format="mlprogram", minimum_deployment_target="iOS15",
+    )
+    first, second = (np.random.default_rng(seed).random(shape, dtype=np.float32) for seed in (2, 3))
+    got = _run(mlmodel, "mlprogram", tmp_path, {"b": first, "a": second})["difference"]
+    np.testing.assert_allclose(got, first - 2 * second, rtol=0, atol=1e-6)

@@ -41,6 +41,9 @@ def test_reasons_group_by_cause_not_by_test_specific_details() -> None:
     assert normalise_reason(unsupported.format(0)).startswith("UnsupportedOpError:")
     assert "Supported" not in normalise_reason(unsupported.format(0))
     assert normalise_reason("ValueError: shape (1, 2) of var_12") == normalise_reason("ValueError: shape (3, 4) of var_9")
+    nested = ("UnsupportedOpError: no kernel for 'lstm' (in lstm op 'lstm_0' (tensor<fp32, [1, 2]>, "
+              "tensor<fp32, [3, 4]>)). Supported: abs")
+    assert normalise_reason(nested) == "UnsupportedOpError: no kernel for 'lstm'."
     assert normalise_reason("") == "(no message)"
 
 
@@ -76,6 +79,11 @@ def test_only_tests_that_reached_predict_count_toward_the_pass_rate() -> None:
     assert (overall.passed, overall.failed, overall.early_failed, overall.early_passed, overall.skipped) == (
         1, 3, 1, 1, 1)
     assert overall.pass_rate == pytest.approx(1 / 4)
+    missing = Summary(records=[TestRecord("f.py::T::a", "passed", True),
+                               TestRecord("f.py::T::b", "failed", True, "x.UnsupportedOpError: no kernel for 'lstm'"),
+                               TestRecord("f.py::T::c", "failed", True, "AssertionError: \nNot equal")])
+    assert missing.missing_kernel_failures == 1
+    assert missing.pass_rate_with_kernels == pytest.approx(1 / 2)
     assert Summary(records=_records(("failed", False))).overall.pass_rate is None
 
 

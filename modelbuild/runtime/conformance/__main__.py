@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="Test files, relative to the suite root (e.g. 'iOS1[4-7]/test_*.py'); repeatable.")
     parser.add_argument("--classes", action="append", default=[], metavar="GLOB",
                         help="Test classes (op classes) to keep, e.g. 'TestConv*'; repeatable.")
+    parser.add_argument("--exclude-classes", action="append", default=[], metavar="GLOB",
+                        help="Test classes to leave out, e.g. 'TestLSTM'; repeatable.")
     parser.add_argument("--sample", type=int, default=None, metavar="N",
                         help="Run N tests drawn deterministically from the collection.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the sample (default 0).")
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         floor = None
         selection = Selection(suite=args.suite, files=tuple(args.files), classes=tuple(args.classes),
+                              exclude_classes=tuple(args.exclude_classes),
                               sample=args.sample, seed=args.seed, fp32=args.fp32)
     try:
         summary = run_conformance(selection, timeout=args.timeout, test_timeout=args.test_timeout,

@@ -42,8 +42,10 @@ def load_floor(path: Path = FLOOR_PATH) -> Floor:
         data = json.loads(path.read_text(encoding="utf-8"))
         sample = data["sample"]
         selection = Selection(suite=sample["suite"], files=tuple(sample["files"]),
-                              classes=tuple(sample.get("classes", ())), sample=int(sample["size"]),
-                              seed=int(sample["seed"]), fp32=bool(sample.get("fp32", False)))
+                              classes=tuple(sample.get("classes", ())),
+                              exclude_classes=tuple(sample.get("exclude_classes", ())),
+                              sample=int(sample["size"]), seed=int(sample["seed"]),
+                              fp32=bool(sample.get("fp32", False)))
         return Floor(selection=selection, pass_rate=float(data["pass_rate_floor"]),
                      measured=dict(data.get("measured", {})))
     except (OSError, KeyError, TypeError, ValueError) as error:
@@ -83,6 +85,7 @@ def record_floor(summary: Summary, selection: Selection, margin: float = 0.02,
         raise ValueError("Cannot record a floor from a run in which no test reached predict.")
     data = {
         "sample": {"suite": selection.suite, "files": list(selection.files), "classes": list(selection.classes),
+                   "exclude_classes": list(selection.exclude_classes),
                    "size": selection.sample, "seed": selection.seed, "fp32": selection.fp32},
         "pass_rate_floor": round(max(0.0, overall.pass_rate - margin), 4),
         "margin": margin,

@@ -72,10 +72,29 @@ class Tally:
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
 _HEX = re.compile(r"0x[0-9a-fA-F]+")
 _GENERATED_NAME = re.compile(r"\b([A-Za-z]+(?:_[A-Za-z]+)*)_\d+\b")
-_IN_LAYER = re.compile(r"\s*\((?:in|at) [^()]*\)")
 _SUPPORTED_LIST = re.compile(r"\s*Supported:.*$")
 _QUALIFIED_EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*:)")
 _REASON_LIMIT = 200
+
+
+def _drop_locations(text: str) -> str:
+    """Remove parenthesised locations such as ` (in conv op 'conv_0' (tensor<fp32, [1, 2]>))`."""
+    while True:
+        match = re.search(r"\s*\((?:in|at) ", text)
+        if match is None:
+            return text
+        depth, end = 0, len(text)
+        for index in range(match.end() - 4, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[index], 0)
+            if depth == 0:
+                end = index + 1
+                break
+        text = text[: match.start()] + text[end:]
+
+
+def is_missing_kernel(message: str) -> bool:
+    """Did the runtime refuse the model for an op it has no kernel for (UnsupportedOpError)?"""
+    return normalise_reason(message).startswith("UnsupportedOpError:")
 
 
 def normalise_reason(message: str) -> str:
@@ -95,7 +114,7 @@ def normalise_reason(message: str) -> str:
         first = f"{first} {lines[1]}"
     first = _QUALIFIED_EXCEPTION.sub(r"\1", first)
     first = _SUPPORTED_LIST.sub("", first)
-    first = _IN_LAYER.sub("", first)
+    first = _drop_locations(first)
     first = _HEX.sub("0xN", first)
     first = _GENERATED_NAME.sub(r"\1_N", first)
     first = _NUMBER.sub("N", first)
@@ -125,6 +144,18 @@ class Summary:
     def overall(self) -> Tally:
         return self.tally().get("all", Tally())
 
+    @property
+    def missing_kernel_failures(self) -> int:
+        """Tests that reached predict and failed because the runtime has no kernel for an op."""
+        return sum(1 for record in self.records
+                   if record.category == "failed" and is_missing_kernel(record.message))
+
+    @property
+    def pass_rate_with_kernels(self) -> float | None:
+        """The pass rate among reached tests that did not fail for a missing kernel."""
+        judged = self.overall.reached - self.missing_kernel_failures
+        return self.overall.passed / judged if judged else None
+
     def reasons(self, category: str) -> Counter:
         """Normalised messages of the tests in `category`, with counts."""
         return Counter(
@@ -143,6 +174,8 @@ class Summary:
             "seconds": round(self.seconds, 1),
             "not_run": self.not_run,
             "overall": figures(self.overall),
+            "missing_kernel_failures": self.missing_kernel_failures,
+            "pass_rate_with_kernels": self.pass_rate_with_kernels,
             **{
                 name: {group: figures(t) for group, t in self.tally(key).items()}
                 for name, key in key_functions.items()
@@ -210,6 +243,10 @@ def format_reasons(title: str, reasons: Counter, limit: int) -> str:
     return "\n".join(lines)
 
 
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.1f}%"
+
+
 def format_overall(summary: Summary) -> str:
     """The headline: how many tests reached predict and how many of those passed."""
     t = summary.overall
@@ -219,6 +256,8 @@ def format_overall(summary: Summary) -> str:
         f"ran {t.total} tests in {summary.seconds:.0f} s"
         + (f"; {summary.not_run} selected tests not run (time limit)" if summary.not_run else ""),
         f"reached predict: {t.reached}  passed: {t.passed}  failed: {t.failed}  pass rate: {rate}",
+        f"  of the failures, {summary.missing_kernel_failures} are missing kernels (UnsupportedOpError); "
+        f"pass rate without them: {_percent(summary.pass_rate_with_kernels)}",
         f"did not reach predict: {t.early_failed} failed before predict, "
         f"{t.early_passed} passed without predicting; skipped: {t.skipped}",
     ]

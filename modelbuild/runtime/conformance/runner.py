@@ -50,6 +50,7 @@ class Selection:
     suite: str = "mil"
     files: tuple[str, ...] = ()  # globs relative to the suite root; () = the suite's default
     classes: tuple[str, ...] = ()  # test class globs, e.g. ("TestConv*",); () = all
+    exclude_classes: tuple[str, ...] = ()  # test class globs to leave out
     sample: int | None = None  # number of tests to draw; None = all
     seed: int = 0
     fp32: bool = False  # also run coremltools' fp32 ML Program variants
@@ -61,6 +62,8 @@ class Selection:
             parts.append("files " + " ".join(self.files))
         if self.classes:
             parts.append("classes " + " ".join(self.classes))
+        if self.exclude_classes:
+            parts.append("excluding classes " + " ".join(self.exclude_classes))
         if self.sample is not None:
             parts.append(f"sample {self.sample} (seed {self.seed})")
         if self.fp32:
@@ -115,7 +118,8 @@ def collect(selection: Selection, workdir: Path) -> tuple[list[str], dict[str, s
         )
     import json
 
-    node_ids = filter_classes(json.loads(collected.read_text(encoding="utf-8")), selection.classes)
+    node_ids = filter_classes(json.loads(collected.read_text(encoding="utf-8")), selection.classes,
+                              selection.exclude_classes)
     _, collect_errors, _, _ = read_records(results)
     return node_ids, collect_errors
 

@@ -80,14 +80,18 @@ def class_of(nodeid: str) -> str:
     return parts[1] if len(parts) >= 3 else "(module)"
 
 
-def filter_classes(node_ids: Iterable[str], classes: Iterable[str] | None) -> list[str]:
-    """The node ids whose test class matches one of the `classes` globs (all if None)."""
-    if not classes:
-        return list(node_ids)
-    patterns = list(classes)
+def filter_classes(node_ids: Iterable[str], classes: Iterable[str] | None,
+                   exclude: Iterable[str] | None = None) -> list[str]:
+    """The node ids whose test class matches one of the `classes` globs (all if None)
+    and none of the `exclude` globs."""
+    keep, drop = list(classes or ()), list(exclude or ())
+
+    def matches(nodeid: str, patterns: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(class_of(nodeid), pattern) for pattern in patterns)
+
     return [
         nodeid for nodeid in node_ids
-        if any(fnmatch.fnmatchcase(class_of(nodeid), pattern) for pattern in patterns)
+        if (not keep or matches(nodeid, keep)) and not matches(nodeid, drop)
     ]
 
 

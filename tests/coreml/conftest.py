@@ -102,12 +102,13 @@ def ffdnet_onnx(ffdnet, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def converted_ffdnet(ffdnet, ffdnet_onnx) -> Callable:
-    """converted_ffdnet(frontend, format, target, variant, precision) -> MLModel (cached)."""
+    """converted_ffdnet(frontend, format, target, variant, precision) -> MLModel (cached unless fresh)."""
     cache: dict[tuple, object] = {}
 
-    def build(frontend: str, format: str, target: str, variant: str, precision: str = "float32"):
+    def build(frontend: str, format: str, target: str, variant: str, precision: str = "float32",
+              fresh: bool = False):
         key = (frontend, format, target, variant, precision)
-        if key not in cache:
+        if fresh or key not in cache:
             inputs, outputs = ffdnet_features(variant)
             cache[key] = convert(
                 frontend=frontend, onnx_path=ffdnet_onnx, torch_model=ffdnet, inputs=inputs, outputs=outputs,

@@ -6,11 +6,14 @@ in one rename, so the old one is renamed aside, the new one renamed in and the
 old one deleted. A crash leaves either the old artifact, or the new one, and
 never a half-written one under the final name.
 
+coremltools writes random UUIDs into each package's Manifest.json; the saved
+package gets UUIDs derived from the items' paths instead, so converting and
+saving the same model twice gives byte-identical artifacts.
+
 `package_digest` hashes an `.mlmodel` file, or an `.mlpackage` folder's
-relative paths and file contents. coremltools writes random UUIDs into each
-package's Manifest.json, so the manifest is hashed in a canonical form with the
-UUIDs replaced by the paths they stand for: two saves of the same model give
-the same digest.
+relative paths and file contents, with Manifest.json in a canonical form
+(identifiers replaced by the paths they stand for), so that it is stable for
+packages written by other tools too.
 """
 from __future__ import annotations
 
@@ -43,10 +46,30 @@ def save_mlmodel(mlmodel: Any, path: Path) -> Path:
     try:
         with quiet_conversion():
             mlmodel.save(str(temporary))
+        if temporary.is_dir():
+            _make_manifest_deterministic(temporary / MANIFEST)
         _move_into_place(temporary, path, token)
     finally:
         _remove(temporary)
     return path
+
+
+def _make_manifest_deterministic(manifest_path: Path) -> None:
+    """Replace the package's random item UUIDs by UUIDs derived from the items' paths.
+
+    Then converting the same model twice gives byte-identical packages, and
+    any content hash (doit's md5 included) sees no change.
+    """
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    entries = manifest.get("itemInfoEntries", {})
+    new_ids = {old: str(uuid.uuid5(uuid.NAMESPACE_URL, f"modelbuild:{item.get('path', old)}"))
+               for old, item in entries.items()}
+    if len(set(new_ids.values())) != len(new_ids):
+        return  # two items with one path: leave the manifest as coremltools wrote it
+    manifest["itemInfoEntries"] = {new_ids[old]: item for old, item in entries.items()}
+    if manifest.get("rootModelIdentifier") in new_ids:
+        manifest["rootModelIdentifier"] = new_ids[manifest["rootModelIdentifier"]]
+    manifest_path.write_text(json.dumps(manifest, indent=4, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _move_into_place(new: Path, path: Path, token: str) -> None:

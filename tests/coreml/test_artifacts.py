@@ -113,3 +113,21 @@ def test_wrong_extension_is_refused(converted_ffdnet, tmp_path):
 def test_digest_of_a_missing_path_is_refused(tmp_path):
     with pytest.raises(CoreMLBuildError, match="no such .mlmodel file or .mlpackage folder"):
         package_digest(tmp_path / "missing.mlpackage")
+
+
+def test_saved_packages_are_byte_identical_and_readable_by_coremltools(converted_ffdnet, tmp_path):
+    first, second = tmp_path / "a.mlpackage", tmp_path / "b.mlpackage"
+    save_mlmodel(converted_ffdnet(*PROGRAM, "multiarray"), first)
+    save_mlmodel(converted_ffdnet(*PROGRAM, "multiarray", fresh=True), second)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert Path("Manifest.json") in files
+    for relative in files:
+        assert (first / relative).read_bytes() == (second / relative).read_bytes(), relative
+    from modelbuild.quiet import coremltools
+
+    coremltools()
+    from coremltools.libmodelpackage import ModelPackage
+
+    package = ModelPackage(str(first))
+    assert Path(package.getRootModel().path()) == first / "Data" / "com.apple.CoreML" / "model.mlmodel"

@@ -2,7 +2,8 @@
 
 The marks are read statically (with `ast`) from every test file under tests/runtime/,
 so a test that is skipped on this machine still counts. String arguments count, and
-so do starred names of module-level tuples/lists of strings (`*FFDNET_OPS`).
+so do starred names of module-level tuples/lists/sets of strings or dicts keyed by
+them (`*FFDNET_OPS`, `*BROADCASTABLE`).
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ TESTS = Path(__file__).resolve().parent
 def _module_constants(tree: ast.Module) -> dict[str, list[str]]:
     constants: dict[str, list[str]] = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Tuple, ast.List)):
-            values = [e.value for e in node.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Tuple, ast.List, ast.Set, ast.Dict)):
+            items = node.value.keys if isinstance(node.value, ast.Dict) else node.value.elts
+            values = [e.value for e in items if isinstance(e, ast.Constant) and isinstance(e.value, str)]
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     constants[target.id] = values

@@ -1,0 +1,162 @@
+"""Program loading and running: weights, feeds, intermediate outputs, errors, classify, control flow."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from modelbuild.runtime.mil import MIL_OPS, Program, ProgramFormatError
+from modelbuild.runtime.mil.kernel import OpContext
+from modelbuild.runtime.mil.testing import ct, mb, run_mil, to_program
+from modelbuild.runtime.registry import ShapeMismatchError, UnsupportedOpError
+
+
+def _convert(program, **kwargs):
+    kwargs.setdefault("compute_precision", ct.precision.FLOAT32)
+    kwargs.setdefault("minimum_deployment_target", ct.target.iOS16)
+    return ct.convert(program, convert_to="mlprogram", **kwargs)
+
+
+@pytest.fixture
+def conv_model(rng):
+    weight = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)  # 108 values: stored in weight.bin
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 3, 6, 6))], opset_version=ct.target.iOS16)
+    def program(x):
+        return mb.relu(x=mb.conv(x=x, weight=weight, pad_type="same", name="features"), name="out")
+
+    return _convert(program, pass_pipeline=ct.PassPipeline.EMPTY), weight
+
+
+@pytest.mark.ops("const", "conv", "relu")
+def test_weights_from_blob_file_and_intermediate_outputs(conv_model, rng):
+    model, weight = conv_model
+    program = Program.from_spec(model.get_spec(), model.weights_dir)
+    x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    features = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(weight), padding=1)
+    outputs = program.run({"x": x})
+    assert list(outputs) == ["out"]
+    np.testing.assert_allclose(outputs["out"], torch.relu(features).numpy(), rtol=1e-5, atol=1e-5)
+    everything = program.run({"x": x}, intermediate=True)
+    assert {"features", "out"} <= set(everything)
+    np.testing.assert_allclose(everything["features"], features.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_blob_weights_without_a_weights_directory_is_a_clear_error(conv_model):
+    model, _ = conv_model
+    with pytest.raises(ProgramFormatError, match=r"stores weights in '@model_path/weights/weight.bin' but no weights directory"):
+        Program.from_spec(model.get_spec(), None)
+
+
+def test_feeds_are_checked_by_name_and_shape_and_cast_to_the_declared_dtype(conv_model):
+    model, _ = conv_model
+    program = Program.from_spec(model.get_spec(), model.weights_dir)
+    with pytest.raises(KeyError, match=r"Missing input 'x' \(tensor<fp32, \[1, 3, 6, 6\]>\)"):
+        program.run({})
+    with pytest.raises(ShapeMismatchError, match=r"Input 'x' is declared tensor<fp32, \[1, 3, 6, 6\]> but the feed has shape \(1, 3, 6, 7\)"):
+        program.run({"x": np.zeros((1, 3, 6, 7), np.float32)})
+    with pytest.raises(ValueError, match=r"Unknown input\(s\) y; the function 'main' takes x"):
+        program.run({"x": np.zeros((1, 3, 6, 6), np.float32), "y": np.zeros(1)})
+    as_int = program.run({"x": np.ones((1, 3, 6, 6), np.int64)})["out"]
+    assert as_int.dtype == np.float32
+
+
+@pytest.mark.ops("add")
+def test_fp16_inputs_get_fp16_feeds():
+    @mb.program(input_specs=[mb.TensorSpec(shape=(4,), dtype=mb.placeholder(shape=(1,)).dtype)],
+                opset_version=ct.target.iOS16)
+    def unused(x):
+        return x
+
+    from coremltools.converters.mil.mil import types
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(4,), dtype=types.fp16)], opset_version=ct.target.iOS16)
+    def program(x):
+        return mb.add(x=x, y=np.float16(1.0))
+
+    runtime = to_program(program)
+    assert runtime.inputs[0].type.dtype == np.float16
+    x = np.array([1e-4, 0.1, 1000.3, 2049.0], np.float32)
+    got = runtime.run({"x": x})
+    (out,) = got.values()
+    assert out.dtype == np.float16
+    np.testing.assert_array_equal(out, (torch.from_numpy(x).half() + 1).numpy())
+
+
+def test_an_unsupported_op_names_itself_and_lists_the_supported_ones():
+    @mb.program(input_specs=[mb.TensorSpec(shape=(2, 3))], opset_version=ct.target.iOS16)
+    def program(x):
+        return mb.add(x=x, y=mb.random_uniform(shape=np.array([2, 3], np.int32), name="noise"))
+
+    runtime = to_program(program)
+    with pytest.raises(UnsupportedOpError) as caught:
+        runtime.run({"x": np.zeros((2, 3), np.float32)})
+    message = str(caught.value)
+    assert "no kernel for the ML Program op 'random_uniform' (in random_uniform op 'noise'" in message
+    assert "Supported: abs, acos, add," in message and "conv," in message
+
+
+def test_a_neural_network_spec_is_refused():
+    spec = ct.proto.Model_pb2.Model()
+    spec.neuralNetwork.SetInParent()
+    with pytest.raises(ProgramFormatError, match="of type 'neuralNetwork', not an ML Program"):
+        Program.from_spec(spec)
+
+
+@pytest.mark.ops("classify", "softmax")
+def test_classifier_gives_label_and_probabilities():
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 3))], opset_version=ct.target.iOS15)
+    def program(x):
+        return mb.softmax(x=x)
+
+    model = _convert(program, classifier_config=ct.ClassifierConfig(["cat", "dog", "eel"]),
+                     minimum_deployment_target=ct.target.iOS15)
+    x = np.array([[0.1, 0.9, 0.2]], np.float32)
+    got = Program.from_spec(model.get_spec(), model.weights_dir).run({"x": x})
+    expected = torch.softmax(torch.from_numpy(x), 1)[0].tolist()
+    assert got["classLabel"] == "dog"
+    assert list(got["classLabel_probs"]) == ["cat", "dog", "eel"]
+    np.testing.assert_allclose(list(got["classLabel_probs"].values()), expected, rtol=1e-6)
+
+
+@pytest.mark.ops("classify")
+def test_classify_with_integer_classes_gives_an_int_label():
+    from coremltools.proto import MIL_pb2
+
+    from modelbuild.runtime.mil.values import TensorType
+
+    context = OpContext("classify", ["label", "probs"], [TensorType(MIL_pb2.DataType.INT64, ()), TensorType(MIL_pb2.DataType.FLOAT64, ())])
+    label, probabilities = MIL_OPS.get("classify")(
+        context, probabilities=np.array([[0.2, 0.3, 0.5]], np.float32), classes=[np.int64(3), np.int64(7), np.int64(9)]
+    )
+    assert label == 9 and type(label) is int
+    assert probabilities == pytest.approx({3: 0.2, 7: 0.3, 9: 0.5})
+    with pytest.raises(ShapeMismatchError, match="one value per class"):
+        MIL_OPS.get("classify")(context, probabilities=np.zeros(2, np.float32), classes=[1, 2, 3])
+
+
+@pytest.mark.ops("cond", "while_loop")
+def test_control_flow(rng):
+    x = rng.uniform(0, 1, (2, 3)).astype(np.float32)
+
+    def build(x):
+        def keep_going(a, i):
+            return mb.less(x=i, y=np.int32(5))
+
+        def body(a, i):
+            return mb.mul(x=a, y=1.5), mb.add(x=i, y=np.int32(1))
+
+        looped, count = mb.while_loop(_cond=keep_going, _body=body, loop_vars=(x, np.int32(0)))
+        total = mb.reduce_sum(x=x)
+        big = mb.cond(pred=mb.greater(x=total, y=100.0), _true_fn=lambda: mb.mul(x=x, y=2.0),
+                      _false_fn=lambda: mb.mul(x=x, y=3.0))
+        small = mb.cond(pred=mb.less(x=total, y=100.0), _true_fn=lambda: mb.sub(x=x, y=1.0),
+                        _false_fn=lambda: mb.sub(x=x, y=2.0))
+        return looped, count, big, small
+
+    looped, count, big, small = run_mil(build, {"x": x})
+    t = torch.from_numpy(x)
+    np.testing.assert_allclose(looped, (t * 1.5**5).numpy(), rtol=1e-6)
+    assert count == 5
+    np.testing.assert_allclose(big, (t * 3).numpy())
+    np.testing.assert_allclose(small, (t - 1).numpy())

@@ -63,11 +63,6 @@ def test_feeds_are_checked_by_name_and_shape_and_cast_to_the_declared_dtype(conv
 
 @pytest.mark.ops("add")
 def test_fp16_inputs_get_fp16_feeds():
-    @mb.program(input_specs=[mb.TensorSpec(shape=(4,), dtype=mb.placeholder(shape=(1,)).dtype)],
-                opset_version=ct.target.iOS16)
-    def unused(x):
-        return x
-
     from coremltools.converters.mil.mil import types
 
     @mb.program(input_specs=[mb.TensorSpec(shape=(4,), dtype=types.fp16)], opset_version=ct.target.iOS16)

@@ -79,6 +79,7 @@ def test_only_tests_that_reached_predict_count_toward_the_pass_rate() -> None:
     assert (overall.passed, overall.failed, overall.early_failed, overall.early_passed, overall.skipped) == (
         1, 3, 1, 1, 1)
     assert overall.pass_rate == pytest.approx(1 / 4)
+    assert overall.errored == 2  # the error and the crash
     missing = Summary(records=[TestRecord("f.py::T::a", "passed", True),
                                TestRecord("f.py::T::b", "failed", True, "x.UnsupportedOpError: no kernel for 'lstm'"),
                                TestRecord("f.py::T::c", "failed", True, "AssertionError: \nNot equal")])

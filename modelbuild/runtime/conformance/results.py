@@ -18,6 +18,7 @@ from typing import Callable
 #: Outcomes of a test, as the plugin and the runner write them.
 FAILING_OUTCOMES = frozenset({"failed", "error", "crashed", "timeout"})
 PASSING_OUTCOMES = frozenset({"passed", "xpassed"})
+ERROR_OUTCOMES = frozenset({"error", "crashed"})
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,12 @@ class Tally:
     early_failed: int = 0
     early_passed: int = 0
     skipped: int = 0
+    errored: int = 0  # of the failures (either kind): setup/teardown errors and crashes
 
     def add(self, record: TestRecord) -> None:
         setattr(self, record.category, getattr(self, record.category) + 1)
+        if record.outcome in ERROR_OUTCOMES:
+            self.errored += 1
 
     @property
     def reached(self) -> int:
@@ -225,12 +229,12 @@ def format_table(title: str, tallies: dict[str, Tally], limit: int | None = None
         title = f"{title} (the {limit} largest)"
     width = max([len(name) for name, _ in rows] + [len(title)])
     header = (f"{title:<{width}}  {'reached':>7} {'passed':>6} {'failed':>6} {'rate':>6}"
-              f"  {'early-fail':>10} {'no-predict':>10} {'skipped':>7}")
+              f"  {'early-fail':>10} {'no-predict':>10} {'skipped':>7} {'errored':>7}")
     lines = [header, "-" * len(header)]
     for name, t in rows:
         rate = "-" if t.pass_rate is None else f"{100 * t.pass_rate:.1f}%"
         lines.append(f"{name:<{width}}  {t.reached:>7} {t.passed:>6} {t.failed:>6} {rate:>6}"
-                     f"  {t.early_failed:>10} {t.early_passed:>10} {t.skipped:>7}")
+                     f"  {t.early_failed:>10} {t.early_passed:>10} {t.skipped:>7} {t.errored:>7}")
     return "\n".join(lines)
 
 
@@ -259,7 +263,8 @@ def format_overall(summary: Summary) -> str:
         f"  of the failures, {summary.missing_kernel_failures} are missing kernels (UnsupportedOpError); "
         f"pass rate without them: {_percent(summary.pass_rate_with_kernels)}",
         f"did not reach predict: {t.early_failed} failed before predict, "
-        f"{t.early_passed} passed without predicting; skipped: {t.skipped}",
+        f"{t.early_passed} passed without predicting; skipped: {t.skipped}; "
+        f"errored (setup/teardown errors, crashes; counted in the failures): {t.errored}",
     ]
     for path, message in summary.collect_errors.items():
         lines.append(f"could not collect {path}: {normalise_reason(message.splitlines()[-1])}")

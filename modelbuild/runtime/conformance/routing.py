@@ -125,8 +125,8 @@ def routed_make_state(self: Any) -> Any:
     make_state = getattr(runtime_model, "make_state", None)
     if make_state is None:
         raise RuntimeUnavailableError(
-            f"The reference runtime model {type(runtime_model).__name__} has no make_state(); "
-            "stateful models are not supported."
+            f"The reference runtime's {type(runtime_model).__name__} has no make_state(), "
+            "so stateful models (iOS18 states) cannot run."
         )
     return make_state()
 

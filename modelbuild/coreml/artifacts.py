@@ -6,9 +6,11 @@ in one rename, so the old one is renamed aside, the new one renamed in and the
 old one deleted. A crash leaves either the old artifact, or the new one, and
 never a half-written one under the final name.
 
-coremltools writes random UUIDs into each package's Manifest.json; the saved
-package gets UUIDs derived from the items' paths instead, so converting and
-saving the same model twice gives byte-identical artifacts.
+Saved artifacts are deterministic: the spec is re-serialised with sorted
+protobuf maps (plain serialisation orders them differently in every process)
+and coremltools' random UUIDs in an .mlpackage's Manifest.json are replaced by
+UUIDs derived from the items' paths, so converting and saving the same model
+twice, in two processes, gives byte-identical artifacts.
 
 `package_digest` hashes an `.mlmodel` file, or an `.mlpackage` folder's
 relative paths and file contents, with Manifest.json in a canonical form
@@ -46,12 +48,36 @@ def save_mlmodel(mlmodel: Any, path: Path) -> Path:
     try:
         with quiet_conversion():
             mlmodel.save(str(temporary))
+        _serialize_deterministically(_spec_file(temporary))
         if temporary.is_dir():
             _make_manifest_deterministic(temporary / MANIFEST)
         _move_into_place(temporary, path, token)
     finally:
         _remove(temporary)
     return path
+
+
+def _spec_file(saved: Path) -> Path:
+    """The protobuf spec inside a saved artifact (the file itself for an .mlmodel)."""
+    if saved.is_file():
+        return saved
+    return saved / "Data" / "com.apple.CoreML" / "model.mlmodel"
+
+
+def _serialize_deterministically(spec_file: Path) -> None:
+    """Rewrite a spec with sorted protobuf maps (metadata, MIL attributes): same model, same bytes.
+
+    Plain protobuf serialisation orders map entries differently from one
+    process to the next.
+    """
+    from modelbuild.quiet import coremltools
+
+    coremltools()
+    from coremltools.proto import Model_pb2
+
+    spec = Model_pb2.Model()
+    spec.ParseFromString(spec_file.read_bytes())
+    spec_file.write_bytes(spec.SerializeToString(deterministic=True))
 
 
 def _make_manifest_deterministic(manifest_path: Path) -> None:

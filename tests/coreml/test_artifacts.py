@@ -131,3 +131,32 @@ def test_saved_packages_are_byte_identical_and_readable_by_coremltools(converted
 
     package = ModelPackage(str(first))
     assert Path(package.getRootModel().path()) == first / "Data" / "com.apple.CoreML" / "model.mlmodel"
+
+
+_BUILD_TWO_ARTIFACTS = """
+import sys, torch
+from pathlib import Path
+from modelbuild.coreml import FeatureSpec, ImageInput, ImageOutput, Metadata, convert, save_mlmodel
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.Sigmoid()).eval()
+for format, target, suffix in [("neuralnetwork", "iOS13", ".mlmodel"), ("mlprogram", "iOS16", ".mlpackage")]:
+    mlmodel = convert(frontend="torch", torch_model=model, format=format, minimum_deployment_target=target,
+                      inputs=[FeatureSpec("photo", (1, 3, 8, 8), image=ImageInput(scale=1 / 255))],
+                      outputs=[FeatureSpec("result", (1, 3, 8, 8), image=ImageOutput(scale=255.0))],
+                      metadata=Metadata(user_defined={k: k.upper() for k in "abcdefgh"}))
+    save_mlmodel(mlmodel, Path(sys.argv[1]) / ("model" + suffix))
+"""
+
+
+@pytest.mark.slow
+def test_artifacts_are_byte_identical_across_processes(tmp_path):
+    import subprocess
+    import sys
+
+    for run in ("first", "second"):
+        (tmp_path / run).mkdir()
+        subprocess.run([sys.executable, "-c", _BUILD_TWO_ARTIFACTS, str(tmp_path / run)], check=True)
+    files = sorted(p.relative_to(tmp_path / "first") for p in (tmp_path / "first").rglob("*") if p.is_file())
+    assert len(files) == 4  # model.mlmodel + the package's Manifest.json, model.mlmodel, weight.bin
+    for relative in files:
+        assert (tmp_path / "first" / relative).read_bytes() == (tmp_path / "second" / relative).read_bytes(), relative

@@ -57,6 +57,18 @@ def test_sample_is_deterministic_sorted_and_seed_dependent() -> None:
     assert sample_node_ids(ids, 10_000, seed=0) == sorted(ids)
 
 
+def test_per_class_sample_keeps_every_class_and_at_most_k_of_each() -> None:
+    ids = [f"{f}.py::Test{c}::test_{i}" for f in "ab" for c, n in (("Big", 300), ("Small", 1)) for i in range(n)]
+    chosen = sample_node_ids(ids, None, seed=0, per_class=2)
+    groups = {nodeid.rsplit("::", 1)[0] for nodeid in ids}
+    assert {nodeid.rsplit("::", 1)[0] for nodeid in chosen} == groups
+    assert len(chosen) == 2 + 1 + 2 + 1
+    assert chosen == sample_node_ids(list(reversed(ids)), None, seed=0, per_class=2)
+    assert len(sample_node_ids(ids, 3, seed=0, per_class=2)) == 3
+    with pytest.raises(ValueError, match="per-class count must be a positive"):
+        sample_node_ids(ids, None, seed=0, per_class=-1)
+
+
 def test_node_ids_name_their_file_and_op_class() -> None:
     suite = get_suite("mil")
     nodeid = "coremltools/converters/mil/mil/ops/tests/iOS14/test_conv.py::TestConv::test_x[a::b]"
@@ -90,7 +102,7 @@ def test_only_tests_that_reached_predict_count_toward_the_pass_rate() -> None:
 
 def test_floor_check_compares_the_pass_rate_among_reached_tests(tmp_path: Path) -> None:
     summary = Summary(records=_records(("passed", True), ("passed", True), ("failed", True), ("failed", False)))
-    selection = Selection(suite="mil", files=("iOS14/test_*.py",), sample=4, seed=1)
+    selection = Selection(suite="mil", files=("iOS14/test_*.py",), per_class=2, sample=4, seed=1)
     path = floor_module.record_floor(summary, selection, margin=0.1, path=tmp_path / "floor.json")
     floor = floor_module.load_floor(path)
     assert floor.selection == selection

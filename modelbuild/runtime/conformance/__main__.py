@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="Test classes to leave out, e.g. 'TestLSTM'; repeatable.")
     parser.add_argument("--sample", type=int, default=None, metavar="N",
                         help="Run N tests drawn deterministically from the collection.")
+    parser.add_argument("--per-class", type=int, default=None, metavar="K",
+                        help="Keep at most K tests of each test class in each file (drawn before --sample).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the sample (default 0).")
     parser.add_argument("--fp32", action="store_true",
                         help="Also run coremltools' fp32 ML Program variants (INCLUDE_MIL_FP32_UNIT_TESTS=1).")
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         floor = None
         selection = Selection(suite=args.suite, files=tuple(args.files), classes=tuple(args.classes),
                               exclude_classes=tuple(args.exclude_classes),
-                              sample=args.sample, seed=args.seed, fp32=args.fp32)
+                              sample=args.sample, per_class=args.per_class, seed=args.seed, fp32=args.fp32)
     try:
         summary = run_conformance(selection, timeout=args.timeout, test_timeout=args.test_timeout,
                                   keep_dir=args.keep)

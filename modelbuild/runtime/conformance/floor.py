@@ -44,14 +44,16 @@ def load_floor(path: Path = FLOOR_PATH) -> Floor:
         selection = Selection(suite=sample["suite"], files=tuple(sample["files"]),
                               classes=tuple(sample.get("classes", ())),
                               exclude_classes=tuple(sample.get("exclude_classes", ())),
-                              sample=int(sample["size"]), seed=int(sample["seed"]),
+                              sample=None if sample.get("size") is None else int(sample["size"]),
+                              per_class=None if sample.get("per_class") is None else int(sample["per_class"]),
+                              seed=int(sample["seed"]),
                               fp32=bool(sample.get("fp32", False)))
         return Floor(selection=selection, pass_rate=float(data["pass_rate_floor"]),
                      measured=dict(data.get("measured", {})))
     except (OSError, KeyError, TypeError, ValueError) as error:
         raise ValueError(
             f"{path} is not a valid conformance floor ({type(error).__name__}: {error}); it needs "
-            '{"sample": {"suite", "files", "size", "seed"}, "pass_rate_floor": <0..1>}.'
+            '{"sample": {"suite", "files", "per_class", "size", "seed"}, "pass_rate_floor": <0..1>}.'
         ) from error
 
 
@@ -86,7 +88,8 @@ def record_floor(summary: Summary, selection: Selection, margin: float = 0.02,
     data = {
         "sample": {"suite": selection.suite, "files": list(selection.files), "classes": list(selection.classes),
                    "exclude_classes": list(selection.exclude_classes),
-                   "size": selection.sample, "seed": selection.seed, "fp32": selection.fp32},
+                   "per_class": selection.per_class, "size": selection.sample, "seed": selection.seed,
+                   "fp32": selection.fp32},
         "pass_rate_floor": round(max(0.0, overall.pass_rate - margin), 4),
         "margin": margin,
         "measured": {

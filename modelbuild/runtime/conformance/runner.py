@@ -52,6 +52,7 @@ class Selection:
     classes: tuple[str, ...] = ()  # test class globs, e.g. ("TestConv*",); () = all
     exclude_classes: tuple[str, ...] = ()  # test class globs to leave out
     sample: int | None = None  # number of tests to draw; None = all
+    per_class: int | None = None  # at most this many tests per test class and file, drawn first
     seed: int = 0
     fp32: bool = False  # also run coremltools' fp32 ML Program variants
     runtime: str = "modelbuild.runtime:load"  # "module:function" predict is routed to
@@ -64,6 +65,8 @@ class Selection:
             parts.append("classes " + " ".join(self.classes))
         if self.exclude_classes:
             parts.append("excluding classes " + " ".join(self.exclude_classes))
+        if self.per_class is not None:
+            parts.append(f"{self.per_class} per class (seed {self.seed})")
         if self.sample is not None:
             parts.append(f"sample {self.sample} (seed {self.seed})")
         if self.fp32:
@@ -218,7 +221,7 @@ def run_conformance(selection: Selection, *, timeout: float | None = None, test_
     workdir = Path(tempfile.mkdtemp(prefix="modelbuild-conformance-"))
     try:
         node_ids, collect_errors = collect(selection, workdir)
-        chosen = sample_node_ids(node_ids, selection.sample, selection.seed)
+        chosen = sample_node_ids(node_ids, selection.sample, selection.seed, selection.per_class)
         records, not_run = execute(chosen, selection, workdir, deadline=deadline, test_timeout=test_timeout)
     finally:
         if keep_dir is not None:

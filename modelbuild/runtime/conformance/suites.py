@@ -95,15 +95,29 @@ def filter_classes(node_ids: Iterable[str], classes: Iterable[str] | None,
     ]
 
 
-def sample_node_ids(node_ids: Iterable[str], size: int | None, seed: int) -> list[str]:
-    """A deterministic sample: sort, draw `size` with random.Random(seed), sort again.
+def sample_node_ids(node_ids: Iterable[str], size: int | None, seed: int,
+                    per_class: int | None = None) -> list[str]:
+    """A deterministic sample: sort, draw with random.Random(seed), sort again.
 
-    The same collection, size and seed always give the same tests; `size`
-    None or larger than the collection returns everything (sorted).
+    With `per_class`, first keep at most that many tests of each test class of
+    each file (drawn in sorted class order with the same generator), so that
+    every op class is represented; then draw `size` of those. The same
+    collection, arguments and seed always give the same tests; `size` None or
+    larger than what is left returns everything (sorted).
     """
+    for name, value in (("sample size", size), ("per-class count", per_class)):
+        if value is not None and value < 0:
+            raise ValueError(f"The {name} must be a positive number of tests, not {value}.")
+    generator = random.Random(seed)
     ordered = sorted(set(node_ids))
+    if per_class is not None:
+        groups: dict[str, list[str]] = {}
+        for nodeid in ordered:
+            groups.setdefault(nodeid.rsplit("::", 1)[0], []).append(nodeid)
+        ordered = sorted(
+            nodeid for _, members in sorted(groups.items())
+            for nodeid in (members if len(members) <= per_class else generator.sample(members, per_class))
+        )
     if size is None or size >= len(ordered):
         return ordered
-    if size < 0:
-        raise ValueError(f"The sample size must be a positive number of tests, not {size}.")
-    return sorted(random.Random(seed).sample(ordered, size))
+    return sorted(generator.sample(ordered, size))

@@ -19,8 +19,7 @@ Frontend = Literal["onnx", "torch"]
 FORMATS: tuple[str, ...] = ("neuralnetwork", "mlprogram")
 PRECISIONS: tuple[str, ...] = ("float32", "float16")
 FRONTENDS: tuple[str, ...] = ("onnx", "torch")
-IOS13_SPEC, IOS15_SPEC = 4, 6
-EXTENSIONS = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}
+IOS13_SPEC, IOS15_SPEC = 4, 6  # Core ML specification versions
 
 
 @dataclass(frozen=True)
@@ -32,10 +31,6 @@ class Plan:
     target_name: str
     target: Any  # coremltools.target member
     compute_precision: Precision
-
-    @property
-    def spec_version(self) -> int:
-        return int(self.target.value)
 
 
 def _targets(ct) -> dict[str, Any]:

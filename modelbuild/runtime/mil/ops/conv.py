@@ -48,11 +48,13 @@ def conv(
     for size, (before, after), k, d in zip(x.shape[2:], padding, weight.shape[2:], dilations_):
         if size + before + after < (k - 1) * d + 1:
             raise op.shape_error("the (padded) input is smaller than the dilated kernel", x=x, weight=weight)
+    symmetric = all(before == after for before, after in padding)
     with torch.no_grad():
-        padded = F.pad(to_torch(x), torch_pad_arg(padding))
+        data = to_torch(x) if symmetric else F.pad(to_torch(x), torch_pad_arg(padding))
         result = _CONV[spatial](
-            padded, to_torch(weight), None if bias is None else to_torch(bias).reshape(-1),
+            data, to_torch(weight), None if bias is None else to_torch(bias).reshape(-1),
             stride=strides_, dilation=dilations_, groups=groups,
+            padding=[before for before, _ in padding] if symmetric else 0,
         )
     return to_numpy(result)
 

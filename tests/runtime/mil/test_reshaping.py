@@ -83,3 +83,15 @@ def test_depth_to_space_uses_tensorflow_dcr_order(x):
             # DCR: output (h*b + i, w*b + j) of channel k comes from input channel (i*b + j) * C' + k
             np.testing.assert_array_equal(to_space[:, :, i::b, j::b], x[:, (i * b + j) * (c // 4):(i * b + j + 1) * (c // 4)])
             np.testing.assert_array_equal(to_depth[:, (i * b + j) * c:(i * b + j + 1) * c], x[:, :, i::b, j::b])
+
+
+@pytest.mark.ops("reshape_like")
+def test_reshape_like_takes_dims_from_reference_tensors(rng):
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    a = np.zeros((6, 5), np.float32)
+    b = np.zeros((7, 2, 2), np.float32)
+    got = run_mil(
+        lambda x, a, b: mb.reshape_like(x=x, ref_tensors=(a, b), begins=(0, 1), ends=(1, 3), end_masks=(False, True)),
+        {"x": x, "a": a, "b": b},
+    )
+    np.testing.assert_array_equal(got, torch.from_numpy(x).reshape(6, 2, 2).numpy())  # a.shape[0:1] + b.shape[1:]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..kernel import MIL_OPS, OpContext
+from ..kernel import MIL_OPS, OpContext, variadic
 
 
 def int_list(value: Any) -> list[int]:
@@ -43,11 +43,12 @@ def reshape(op: OpContext, *, x: np.ndarray, shape: Any) -> np.ndarray:
 
 
 @MIL_OPS.register("reshape_like")
-def reshape_like(op: OpContext, *, x: np.ndarray, ref_tensors: Any, begins: Any, ends: Any,
+@variadic("ref_tensors")
+def reshape_like(op: OpContext, *, x: np.ndarray, ref_tensors: list[Any], begins: Any, ends: Any,
                  end_masks: Any) -> np.ndarray:
-    refs = ref_tensors if isinstance(ref_tensors, list) else [ref_tensors]
+    """x reshaped to the concatenation of ref_tensors[i].shape[begins[i]:ends[i]] (to the end if masked)."""
     shape: list[int] = []
-    for ref, begin, end, mask in zip(refs, int_list(begins), int_list(ends), np.asarray(end_masks).reshape(-1)):
+    for ref, begin, end, mask in zip(ref_tensors, int_list(begins), int_list(ends), np.asarray(end_masks).reshape(-1)):
         shape += list(np.shape(ref)[begin:] if mask else np.shape(ref)[begin:end])
     return reshape(op, x=x, shape=shape)
 

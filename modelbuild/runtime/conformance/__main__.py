@@ -14,7 +14,12 @@ from pathlib import Path
 
 from modelbuild.runtime.conformance import floor as floor_module
 from modelbuild.runtime.conformance.report import format_summary, summary_json
-from modelbuild.runtime.conformance.runner import ConformanceRunError, Selection, run_conformance
+from modelbuild.runtime.conformance.runner import (
+    ConformanceRunError,
+    Selection,
+    run_conformance,
+    summary_from_dir,
+)
 from modelbuild.runtime.conformance.suites import SUITES
 
 
@@ -47,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="Also write the figures as JSON.")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
                         help="Keep the pytest logs, JUnit XML and per-test JSON lines in DIR.")
+    parser.add_argument("--report-only", type=Path, default=None, metavar="DIR",
+                        help="Print the report of a run kept with --keep DIR (give --suite too), run nothing.")
     parser.add_argument("--floor", action="store_true",
                         help="Run the CI sample defined in floor.json and compare with its floor.")
     parser.add_argument("--record-floor", action="store_true",
@@ -58,6 +65,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.report_only is not None:
+        try:
+            summary = summary_from_dir(args.report_only)
+        except ConformanceRunError as error:
+            print(f"error: {error}")
+            return 2
+        print(format_summary(summary, args.suite, top=args.top))
+        if args.json is not None:
+            args.json.write_text(json.dumps(summary_json(summary, args.suite), indent=2), encoding="utf-8")
+        return 0
     if args.floor:
         floor = floor_module.load_floor()
         selection = floor.selection

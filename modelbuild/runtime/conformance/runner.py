@@ -25,7 +25,6 @@ from typing import Sequence
 from modelbuild.runtime.conformance.results import Summary, TestRecord, read_records
 from modelbuild.runtime.conformance.suites import (
     Suite,
-    class_of,
     coremltools_site_dir,
     filter_classes,
     get_suite,
@@ -233,6 +232,19 @@ def run_conformance(selection: Selection, *, timeout: float | None = None, test_
                    seconds=time.monotonic() - started, description=description)
 
 
-def per_class_key(record: TestRecord) -> str:
-    """Grouping key: the test class (op class), e.g. TestConv."""
-    return class_of(record.nodeid)
+def summary_from_dir(directory: Path) -> Summary:
+    """Re-read the figures of a run kept with `keep_dir` (crashes not re-derived)."""
+    import json
+
+    directory = Path(directory)
+    selected_path = directory / "select-0.json"
+    if not selected_path.exists():
+        raise ConformanceRunError(f"{directory} holds no kept conformance run (no select-0.json).")
+    selected = json.loads(selected_path.read_text(encoding="utf-8"))
+    records: dict[str, TestRecord] = {}
+    for results in sorted(directory.glob("results-*.jsonl")):
+        records.update((record.nodeid, record) for record in read_records(results)[0])
+    _, collect_errors, _, _ = read_records(directory / "collect-results.jsonl")
+    ordered = [records[nodeid] for nodeid in selected if nodeid in records]
+    return Summary(records=ordered, collect_errors=collect_errors, not_run=len(selected) - len(ordered),
+                   description=f"Conformance of modelbuild.runtime, re-read from {directory}")

@@ -233,3 +233,28 @@ def test_resnet50(ct, tmp_path, route):
         mlmodel = _onnx_to_neuralnetwork(net, (x,), ["x"], tmp_path / "resnet50.onnx")
     (y,) = load(mlmodel, backend="reference").predict({"x": x.numpy()}).values()
     assert _relative_error(y.reshape(expected.shape), expected) <= 1e-4
+
+
+FLEXIBLE_OPS = ("loadConstantND", "gather", "concatND", "reshapeDynamic", "getShape", "floorDivBroadcastable",
+                "whereBroadcastable", "equal", "squeeze", "floor", "ceil", "greaterThan", "subtractBroadcastable")
+
+
+@pytest.mark.ops(*FFDNET_OPS, *FLEXIBLE_OPS)
+def test_ffdnet_flexible_input_size(ct, ffdnet_case):
+    """A RangeDim H, W conversion computes shapes in the graph; any size in the range runs, others are refused."""
+    net, sigma = ffdnet_case["net"], ffdnet_case["sigma"]
+    flexible = ct.Shape(shape=(1, 3, ct.RangeDim(16, 128, default=32), ct.RangeDim(16, 128, default=48)))
+    inputs = [ct.TensorType(name="x", shape=flexible), ct.TensorType(name="sigma", shape=sigma.shape)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(net, (ffdnet_case["x"], sigma))
+    mlmodel = ct.convert(traced, inputs=inputs, convert_to="neuralnetwork", minimum_deployment_target=ct.target.iOS14)
+    model = load(mlmodel, backend="reference")
+    assert model.inputs["x"].shape_ranges == ((1, 1), (3, 3), (16, 128), (16, 128))
+    for height, width in [(32, 48), (64, 96)]:
+        x = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(height))
+        (y,) = model.predict({"x": x.numpy(), "sigma": sigma.numpy()}).values()
+        with torch.no_grad():
+            assert _relative_error(y, net(x, sigma).numpy()) <= 1e-4
+    with pytest.raises(ShapeMismatchError, match=r"Input 'x' has shape \[1, 3, 130, 64\]"):
+        model.predict({"x": np.zeros((1, 3, 130, 64), dtype=np.float32), "sigma": sigma.numpy()})

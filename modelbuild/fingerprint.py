@@ -7,6 +7,7 @@ imports torch, onnx or coremltools: versions come from package metadata.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import sys
@@ -55,6 +56,24 @@ def coreml_fingerprint(recipe: Recipe, variant: str) -> dict[str, Any]:
     return {**upstream, "variant": _dump(spec), "file": recipe.coreml_file(variant),
             "description": recipe.description, "metadata": _dump(recipe.metadata),
             "tools": {name: tool_version(name) for name in ("coremltools", frontend_tool)}}
+
+
+def validation_fingerprint(recipe: Recipe) -> dict[str, Any]:
+    """What validation reads: the model, the interface, the variants, the validate section, the runtime."""
+    return {**model_fingerprint(recipe), "validate": _dump(recipe.validate_),
+            "coreml": {name: _dump(spec) for name, spec in recipe.coreml.items()},
+            "runtime": package_digest("modelbuild.runtime"), "validation": package_digest("modelbuild.validation"),
+            "tools": {name: tool_version(name) for name in ("onnxruntime", "coremltools")}}
+
+
+@lru_cache(maxsize=None)
+def package_digest(package: str) -> str:
+    """sha256 of a modelbuild sub-package's source files: validation re-runs when its judge changes."""
+    folder = Path(__file__).parent.joinpath(*package.split(".")[1:])
+    digest = hashlib.sha256()
+    for source in sorted(folder.rglob("*.py")):
+        digest.update(source.relative_to(folder).as_posix().encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
 
 
 def module_source_file(module: str) -> Path | None:

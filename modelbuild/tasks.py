@@ -6,6 +6,7 @@ and never imports torch, onnx or coremltools; the actions do that when they run.
 Per recipe r:
   onnx:r            model + weights -> artifacts/r/<r>.onnx
   coreml:r.<v>      ONNX file or torch model -> artifacts/r/<file>.mlmodel|.mlpackage
+  validate:r        PyTorch vs onnxruntime vs Core ML -> artifacts/r/report.{json,md,html}
   build:r           all of the above (`doit build` builds every recipe)
 """
 from __future__ import annotations
@@ -132,12 +133,33 @@ def coreml_task(item: Loaded, variant: str) -> dict[str, Any]:
     }
 
 
+def validate_task(item: Loaded) -> dict[str, Any]:
+    """Task dict of validate:<recipe>: compare every artifact with PyTorch, write the reports."""
+    from modelbuild.stages import validate_stage
+
+    recipe = item.recipe
+    reports = [item.artifact_dir / name for name in ("report.json", "report.md", "report.html")]
+    deps = [str(onnx_file(item)), *(str(coreml_target(item, v)) for v in recipe.coreml), *model_file_deps(item),
+            *(str(item.root / sample) for sample in recipe.validate_.samples)]
+    stage_fingerprint = fingerprint.validation_fingerprint(recipe)
+    return {
+        "name": item.name,
+        "doc": f"compare {item.name}'s artifacts with PyTorch; write {reports[0].parent.relative_to(item.root)}/report.*",
+        "actions": [(run_stage, [item, "validate", reports[0], validate_stage.validate,
+                                 (recipe, item.root, item.artifact_dir), stage_fingerprint])],
+        "file_dep": deps,
+        "targets": [str(r) for r in reports],
+        "uptodate": [config_changed(stage_fingerprint)],
+        "clean": True,
+    }
+
+
 def build_task(item: Loaded) -> dict[str, Any]:
     """Task dict of build:<recipe>: a group over its stages, or a failing task for a broken recipe."""
     if item.error is not None:
         return {"name": item.name, "doc": f"{item.path.name} has errors",
                 "actions": [lambda error=item.error: TaskFailed(str(error))], "uptodate": [False]}
-    deps = [f"onnx:{item.name}"] + [f"coreml:{item.name}.{v}" for v in item.recipe.coreml]
+    deps = [f"onnx:{item.name}"] + [f"coreml:{item.name}.{v}" for v in item.recipe.coreml] + [f"validate:{item.name}"]
     return {"name": item.name, "doc": f"build every artifact of {item.path.relative_to(item.root)}",
             "actions": None, "task_dep": deps, "clean": [(atomic.remove, [item.artifact_dir])]}
 
@@ -188,6 +210,12 @@ def task_coreml():
     for item in _valid(Path.cwd()):
         for variant in item.recipe.coreml:
             yield coreml_task(item, variant)
+
+
+def task_validate():
+    """Validate each recipe's artifacts against PyTorch."""
+    for item in _valid(Path.cwd()):
+        yield validate_task(item)
 
 
 def task_build():

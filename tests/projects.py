@@ -1,10 +1,15 @@
 """Helpers for build tests: a small project folder (recipes/, a tiny FFDNet, its weights)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
 import yaml
+from doit.cmd_base import ModuleTaskLoader
+from doit.doit_cmd import DoitMain
+
+from modelbuild import tasks
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_WEIGHTS = REPO.parent / "shared" / "weights" / "ffdnet"
@@ -66,3 +71,18 @@ class WithInit(torch.nn.Module):
 
     def forward(self, x):
         return self.linear(x)
+
+
+def doit(root, monkeypatch, *args: str) -> int:
+    """Run doit with modelbuild's tasks in `root`, as `doit ARGS` would."""
+    monkeypatch.chdir(root)
+    tasks.load_project.cache_clear()
+    namespace = {name: getattr(tasks, name) for name in dir(tasks) if name.startswith("task_") or name == "DOIT_CONFIG"}
+    return DoitMain(ModuleTaskLoader(namespace)).run(list(args))
+
+
+def run_doit(root, monkeypatch, *targets: str) -> tuple[int, list[str]]:
+    """`doit run TARGETS` in `root`; its exit code and the tasks it executed (not up to date)."""
+    report = root / "doit-report.txt"
+    code = doit(root, monkeypatch, "run", "--output-file", str(report), *(targets or ["build:tiny"]))
+    return code, sorted(re.findall(r"^\.  (\S+)$", report.read_text(), flags=re.M))

@@ -1,71 +1,56 @@
 """Incremental builds, running doit for real on a tiny project: what re-runs after which edit."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from doit.cmd_base import ModuleTaskLoader
-from doit.doit_cmd import DoitMain
-from projects import edit_recipe, write_tiny_weights
-
-from modelbuild import tasks
+from projects import doit, edit_recipe, run_doit, write_tiny_weights
 
 pytestmark = pytest.mark.slow
 
-ALL = ["coreml:tiny.viaonnx", "coreml:tiny.viatorch", "onnx:tiny"]
-
-
-def doit(root, monkeypatch, *args: str) -> int:
-    """Run doit with modelbuild's tasks in `root`, as `doit ARGS` would."""
-    monkeypatch.chdir(root)
-    tasks.load_project.cache_clear()
-    namespace = {name: getattr(tasks, name) for name in ("DOIT_CONFIG", "task_onnx", "task_coreml", "task_build")}
-    return DoitMain(ModuleTaskLoader(namespace)).run(list(args))
-
-
-def run_doit(root, monkeypatch, capfd, *targets: str) -> tuple[int, list[str]]:
-    """`doit run TARGETS` in `root`; its exit code and the tasks it executed (not up to date)."""
-    report = root / "doit-report.txt"
-    code = doit(root, monkeypatch, "run", "--output-file", str(report), *(targets or ["build:tiny"]))
-    return code, sorted(re.findall(r"^\.  (\S+)$", report.read_text(), flags=re.M))
+ALL = ["coreml:tiny.viaonnx", "coreml:tiny.viatorch", "onnx:tiny", "validate:tiny"]
 
 
 @pytest.fixture
-def built(tiny_project, monkeypatch, capfd):
-    code, executed = run_doit(tiny_project, monkeypatch, capfd)
+def built(tiny_project, monkeypatch):
+    code, executed = run_doit(tiny_project, monkeypatch)
     assert code == 0 and executed == ALL
     return tiny_project
 
 
-def test_second_build_executes_nothing(built, monkeypatch, capfd):
-    assert run_doit(built, monkeypatch, capfd) == (0, [])
+def test_second_build_executes_nothing(built, monkeypatch):
+    assert run_doit(built, monkeypatch) == (0, [])
 
 
-def test_variant_edit_reruns_that_variant_only(built, monkeypatch, capfd):
+def test_variant_edit_reruns_that_variant_only(built, monkeypatch):
     edit_recipe(built, lambda d: d["coreml"]["viatorch"].update(minimum_deployment_target="iOS14"))
-    assert run_doit(built, monkeypatch, capfd) == (0, ["coreml:tiny.viatorch"])
+    assert run_doit(built, monkeypatch) == (0, ["coreml:tiny.viatorch", "validate:tiny"])
 
 
-def test_opset_edit_reruns_onnx_and_the_onnx_fed_variant(built, monkeypatch, capfd):
+def test_opset_edit_reruns_onnx_and_the_onnx_fed_variant(built, monkeypatch):
     edit_recipe(built, lambda d: d["onnx"].update(opset=13))
-    assert run_doit(built, monkeypatch, capfd) == (0, ["coreml:tiny.viaonnx", "onnx:tiny"])
+    assert run_doit(built, monkeypatch) == (0, ["coreml:tiny.viaonnx", "onnx:tiny", "validate:tiny"])
 
 
-def test_weights_edit_reruns_everything(built, monkeypatch, capfd):
+def test_weights_edit_reruns_everything(built, monkeypatch):
     write_tiny_weights(built / "weights" / "tiny.pth", seed=1)
-    assert run_doit(built, monkeypatch, capfd) == (0, ALL)
+    assert run_doit(built, monkeypatch) == (0, ALL)
 
 
-def test_byte_identical_onnx_reexport_skips_coreml(built, monkeypatch, capfd):
+def test_tolerance_edit_reruns_validation_only(built, monkeypatch):
+    edit_recipe(built, lambda d: d.setdefault("validate", {}).update(tolerances={"onnx": {"max_abs": 1e-3}}))
+    assert run_doit(built, monkeypatch) == (0, ["validate:tiny"])
+
+
+def test_byte_identical_onnx_reexport_skips_coreml(built, monkeypatch):
     onnx_file = built / "artifacts" / "tiny" / "tiny.onnx"
     before = onnx_file.read_bytes()
     edit_recipe(built, lambda d: d["onnx"].update(max_abs_error=1e-3))  # re-runs the export only
-    assert run_doit(built, monkeypatch, capfd) == (0, ["onnx:tiny"])
+    assert run_doit(built, monkeypatch) == (0, ["onnx:tiny"])
     assert onnx_file.read_bytes() == before
 
 
-def test_interrupted_conversion_leaves_the_old_artifact(built, monkeypatch, capfd):
+def test_interrupted_conversion_leaves_the_old_artifact(built, monkeypatch):
     artifact = built / "artifacts" / "tiny" / "tiny_viatorch.mlmodel"
     before = artifact.read_bytes()
     from modelbuild.quiet import coremltools
@@ -77,14 +62,14 @@ def test_interrupted_conversion_leaves_the_old_artifact(built, monkeypatch, capf
     monkeypatch.setattr(coremltools().models.MLModel, "save", interrupted)
     edit_recipe(built, lambda d: d["coreml"]["viatorch"].update(minimum_deployment_target="iOS14"))
     with pytest.raises(KeyboardInterrupt):
-        run_doit(built, monkeypatch, capfd)
+        run_doit(built, monkeypatch)
     assert artifact.read_bytes() == before
     assert sorted(p.name for p in artifact.parent.iterdir() if p.name.startswith(".")) == []
 
 
 def test_failed_stage_is_one_line_and_keeps_artifacts(built, monkeypatch, capfd):
     edit_recipe(built, lambda d: d["outputs"].update(extra={}))  # the model has one output, not two
-    code, executed = run_doit(built, monkeypatch, capfd)
+    code, executed = run_doit(built, monkeypatch)
     assert code != 0 and executed == ["onnx:tiny"]
     report = (built / "doit-report.txt").read_text()
     assert ("recipes/tiny.yaml: onnx: OnnxExportError: outputs: the model returns 1 output(s), "
@@ -93,7 +78,7 @@ def test_failed_stage_is_one_line_and_keeps_artifacts(built, monkeypatch, capfd)
     assert (built / "artifacts" / "tiny" / "tiny.onnx").is_file()
 
 
-def test_clean_removes_the_recipe_artifacts(built, monkeypatch, capfd):
+def test_clean_removes_the_recipe_artifacts(built, monkeypatch):
     assert not doit(built, monkeypatch, "clean", "build:tiny")  # doit clean returns None on success
     assert not (built / "artifacts" / "tiny").exists()
 
@@ -105,7 +90,7 @@ def test_manifest_records_every_artifact(built):
 
     manifest = json.loads((built / "artifacts" / "tiny" / "manifest.json").read_text())
     assert manifest["recipe"] == "tiny"
-    assert sorted(manifest["artifacts"]) == ["coreml.viaonnx", "coreml.viatorch", "onnx"]
+    assert sorted(manifest["artifacts"]) == ["coreml.viaonnx", "coreml.viatorch", "onnx", "validate"]
     for entry in manifest["artifacts"].values():
         assert entry["sha256"] == artifact_sha256(built / "artifacts" / "tiny" / entry["file"])
         assert "tools" in entry["fingerprint"] or "torch" in entry["fingerprint"]

@@ -14,7 +14,8 @@ Problem = tuple[tuple, str]
 
 def cross_field_problems(recipe: Recipe) -> list[Problem]:
     """Every problem that involves more than one field of the recipe."""
-    return [*_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_tolerances(recipe)]
+    return [*_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_denoise(recipe),
+            *_tolerances(recipe)]
 
 
 def _inputs(recipe: Recipe) -> Iterator[Problem]:
@@ -70,6 +71,21 @@ def _files(recipe: Recipe) -> Iterator[Problem]:
         if file in writers:
             yield ("coreml", variant_name, "file"), f"{file} is also written by {writers[file]}"
         writers.setdefault(file, f"coreml.{variant_name}")
+
+
+def _denoise(recipe: Recipe) -> Iterator[Problem]:
+    denoise = recipe.validate_.denoise
+    if denoise is None:
+        return
+    here = ("validate", "denoise")
+    if denoise.image not in recipe.inputs:
+        yield here + ("image",), f"no input named {denoise.image!r}; expected one of {', '.join(recipe.inputs)}"
+    elif len(recipe.inputs[denoise.image].shape) != 4:
+        yield here + ("image",), (f"the noisy image goes to an [N, C, H, W] input, but inputs.{denoise.image}.shape "
+                                  f"is {recipe.inputs[denoise.image].shape}")
+    if denoise.sigma_input is not None and denoise.sigma_input not in recipe.inputs:
+        yield here + ("sigma_input",), (f"no input named {denoise.sigma_input!r}; expected one of "
+                                        f"{', '.join(recipe.inputs)}")
 
 
 def _tolerances(recipe: Recipe) -> Iterator[Problem]:

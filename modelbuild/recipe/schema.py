@@ -155,17 +155,35 @@ class CoreMLVariant(Strict):
 
 
 class Tolerance(Strict):
-    """Largest allowed differences between an artifact and the PyTorch model."""
+    """How close an artifact must stay to the PyTorch model. Figures are in output units, and in
+    pixel levels (0..255) for image outputs. Without any, the defaults depend on the artifact:
+    float32 max_abs_of_range 1e-4 (image outputs: max_abs 1 level); float16 min_psnr 40 dB."""
 
-    max_abs: float = Field(1e-4, gt=0, description="Largest absolute difference, in output units.")
-    min_psnr: float | None = Field(None, description="Smallest PSNR in dB (images), if set.")
+    max_abs: float | None = Field(None, gt=0, description="Largest absolute difference.")
+    max_abs_of_range: float | None = Field(None, gt=0, description="Largest absolute difference as a fraction "
+                                                                   "of the reference output's value range.")
+    min_psnr: float | None = Field(None, description="Smallest PSNR in dB against the reference (peak: the "
+                                                     "reference's value range, 255 for images).")
+
+
+class Denoise(Strict):
+    """Denoising task metric: noisy = clean + N(0, sigma^2); report PSNR(noisy) -> PSNR(output)."""
+
+    sigma: float = Field(gt=0, description="Noise standard deviation in pixel levels (0..255), e.g. 25.")
+    image: str = Field(description="The input that receives the noisy image (values in [0, 1]).")
+    sigma_input: str | None = Field(None, description="The input that receives sigma / 255, if the model has one.")
+    seed: int = Field(0, description="Seed of the noise.")
 
 
 class Validation(Strict):
     """What validation feeds the artifacts and how close they must stay to PyTorch."""
 
     samples: list[str] = Field(default_factory=list, description="Image files (relative to the project root) "
-                                                                 "fed to the image inputs.")
+                                                                 "fed to the image-shaped inputs "
+                                                                 "([1, 3, H, W] or [1, 1, H, W]).")
+    random_samples: int = Field(1, ge=0, le=100, description="Seeded random input sets used when there are "
+                                                             "no sample files.")
+    denoise: Denoise | None = Field(None, description="Optional denoising metric on the samples.")
     tolerances: dict[str, Tolerance] = Field(default_factory=dict, description="Per artifact: 'onnx' or a "
                                                                                "Core ML variant name.")
 

@@ -1,0 +1,37 @@
+"""Validation stage: compare every artifact with PyTorch, write the reports, fail on any miss."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from modelbuild.recipe import Recipe
+
+
+class ValidationFailed(RuntimeError):
+    """At least one comparison missed its tolerance or could not be made; the message is the table."""
+
+
+def validate(recipe: Recipe, root: Path, artifact_dir: Path) -> dict[str, Any]:
+    """Run validation, write report.{json,md,html}, print one summary line per artifact."""
+    from modelbuild.validation import validate_recipe, write_reports
+    from modelbuild.validation.writers import summary_lines
+
+    started = time.perf_counter()
+    report = validate_recipe(recipe, root, artifact_dir, progress=_progress)
+    write_reports(report, artifact_dir)
+    _progress("")
+    for line in summary_lines(report):
+        print(f"    {line}")
+    if not report.passed:
+        raise ValidationFailed(f"{len(report.failures())} comparison(s) failed "
+                               f"(see {artifact_dir / 'report.html'}):\n{report.failure_table()}")
+    return {"passed": True, "comparisons": len(report.comparisons), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _progress(line: str) -> None:
+    """On a terminal, one self-overwriting status line ("" clears it); elsewhere nothing."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\033[K    validating {line} ..." if line else "\r\033[K")
+        sys.stderr.flush()

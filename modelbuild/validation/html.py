@@ -1,0 +1,81 @@
+"""A self-contained HTML validation report: tables plus inline PNG pictures (no external files)."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import numpy as np
+from PIL import Image
+
+from modelbuild.validation.report import Report, comparison_rows
+
+STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+h1 .ok{color:#1a7f37} h1 .bad{color:#cf222e}
+table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}
+th{background:#f6f8fa} td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.fail td{background:#ffebe9} .mark-ok{color:#1a7f37;font-weight:bold} .mark-bad{color:#cf222e;font-weight:bold}
+.gallery{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0} figcaption{font-size:12px;color:#555;max-width:256px}
+img{display:block;image-rendering:pixelated;border:1px solid #ccc}
+"""
+
+
+def png_data_uri(picture: np.ndarray) -> str:
+    """An HWC uint8 picture as a data: URI."""
+    image = Image.fromarray(picture[:, :, 0] if picture.shape[2] == 1 else picture)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _figure(picture: np.ndarray, caption: str) -> str:
+    return (f'<figure><img src="{png_data_uri(picture)}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _table(header: list[str], rows: list[list[str]], failing: list[bool] | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        cls = ' class="fail"' if failing and failing[i] else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def render_html(report: Report) -> str:
+    """The whole report page."""
+    status = '<span class="ok">passed</span>' if report.passed else '<span class="bad">FAILED</span>'
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Validation of {html.escape(report.recipe)}"
+             f"</title><style>{STYLE}</style></head><body>",
+             f"<h1>Validation of {html.escape(report.recipe)}: {status}</h1>",
+             f"<p>Reference: {html.escape(report.reference)}. Samples: {html.escape(', '.join(report.samples))}.</p>",
+             "<h2>Artifacts</h2>",
+             _table(["artifact", "file", "backend that produced its numbers"],
+                    [[html.escape(n), html.escape(i["file"]), html.escape(i["backend"])]
+                     for n, i in report.artifacts.items()])]
+    header, rows, failing = comparison_rows(report)
+    rows = [[html.escape(cell) for cell in row] for row in rows]
+    parts += ["<h2>Comparisons with PyTorch</h2>", _table(header, rows, failing)]
+    if report.task_figures:
+        parts += ["<h2>Denoising</h2>", _table(
+            ["artifact", "sample", "sigma", "PSNR noisy (dB)", "PSNR output (dB)"],
+            [[html.escape(t.artifact), html.escape(t.sample), f"{t.figures['sigma']:g}",
+              f"{t.figures['psnr_input']:.2f}", f"{t.figures['psnr_output']:.2f}"] for t in report.task_figures])]
+    for sample, entry in report.pictures.items():
+        figures = []
+        if "clean" in entry:
+            figures.append(_figure(entry["clean"], "clean"))
+        if "input" in entry:
+            figures.append(_figure(entry["input"], "input"))
+        for name, pictures in entry.get("artifacts", {}).items():
+            figures.append(_figure(pictures["output"], f"{name} output"))
+            if "error" in pictures:
+                figures.append(_figure(pictures["error"], f"{name} |error| vs torch (bright = "
+                                                          f"{pictures['error_scale']:.3g})"))
+        if figures:
+            parts += [f"<h2>{html.escape(sample)}</h2>", f"<div class='gallery'>{''.join(figures)}</div>"]
+    parts += ["<h2>Tools</h2>", _table(["tool", "version"], [[html.escape(k), html.escape(v)]
+                                                             for k, v in report.tools.items()]),
+              "</body></html>"]
+    return "\n".join(parts)

@@ -1,0 +1,111 @@
+"""The validation report: every comparison made, its figures, the checks and their limits."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Check:
+    """One figure against one limit."""
+
+    figure: str
+    value: float
+    limit: float
+    kind: str  # "max" (value <= limit) or "min" (value >= limit)
+
+    @property
+    def passed(self) -> bool:
+        return self.value <= self.limit if self.kind == "max" else self.value >= self.limit
+
+
+@dataclass
+class Comparison:
+    """One artifact's output on one sample, compared with the reference."""
+
+    artifact: str
+    sample: str
+    output: str
+    units: str  # "output units" or "pixel levels"
+    figures: dict[str, float]
+    checks: list[Check]
+    error: str | None = None  # set when the artifact could not be run: never counted as passed
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(check.passed for check in self.checks)
+
+
+@dataclass
+class TaskFigure:
+    """A task metric (denoising: PSNR of the noisy input and of the output against the clean image)."""
+
+    artifact: str
+    sample: str
+    metric: str
+    figures: dict[str, float]
+
+
+@dataclass
+class Report:
+    """Everything validation measured for one recipe."""
+
+    recipe: str
+    reference: str
+    artifacts: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {file, backend}
+    samples: list[str] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    task_figures: list[TaskFigure] = field(default_factory=list)
+    tools: dict[str, str] = field(default_factory=dict)
+    pictures: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)  # for the HTML only
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.comparisons) and all(c.passed for c in self.comparisons)
+
+    def failures(self) -> list[Comparison]:
+        return [c for c in self.comparisons if not c.passed]
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as plain data (no pictures), with a pass/fail per comparison and check."""
+        data = asdict(self)
+        data.pop("pictures")
+        for comparison, raw in zip(self.comparisons, data["comparisons"]):
+            raw["passed"] = comparison.passed
+            for check, raw_check in zip(comparison.checks, raw["checks"]):
+                raw_check["passed"] = check.passed
+        data["passed"] = self.passed
+        return data
+
+    def failure_table(self) -> str:
+        """Every failure in one plain-text table: artifact, sample, output, figure, value, limit."""
+        rows = [("artifact", "sample", "output", "figure", "value", "limit")]
+        for c in self.failures():
+            if c.error:
+                rows.append((c.artifact, c.sample, c.output, "error", c.error, "-"))
+            for check in c.checks:
+                if not check.passed:
+                    sign = "<=" if check.kind == "max" else ">="
+                    rows.append((c.artifact, c.sample, c.output, check.figure, f"{check.value:.4g}",
+                                 f"{sign} {check.limit:.4g}"))
+        widths = [max(len(str(row[i])) for row in rows) for i in range(6)]
+        return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows)
+
+
+COMPARISON_HEADER = ["", "artifact", "sample", "output", "max abs", "max rel", "PSNR (dB)", "limits"]
+
+
+def comparison_rows(report: Report) -> tuple[list[str], list[list[str]], list[bool]]:
+    """The comparisons as table rows of plain text (header, rows, which rows failed)."""
+    rows, failing = [], []
+    for c in report.comparisons:
+        mark = "✓" if c.passed else "✗"
+        if c.error:
+            rows.append([mark, c.artifact, c.sample, c.output, f"error: {c.error}", "", "", ""])
+        else:
+            f = c.figures
+            limits = ", ".join(f"{k.figure} {'<=' if k.kind == 'max' else '>='} {k.limit:.3g}" for k in c.checks)
+            rows.append([mark, c.artifact, c.sample, c.output, f"{f['max_abs']:.3g}", f"{f['max_rel']:.3g}",
+                         f"{f['psnr']:.1f}", f"{limits} ({c.units})"])
+        failing.append(not c.passed)
+    return COMPARISON_HEADER, rows, failing

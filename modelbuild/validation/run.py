@@ -1,0 +1,134 @@
+"""Run every artifact of a recipe on the validation samples and compare with PyTorch."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from modelbuild import metrics
+from modelbuild.fingerprint import tool_version
+from modelbuild.recipe import Recipe
+from modelbuild.validation import pictures
+from modelbuild.validation.report import Comparison, Report, TaskFigure
+from modelbuild.validation.runners import (CoreMLRunner, OnnxRunner, Runner, TorchRunner, reference_pixels)
+from modelbuild.validation.samples import Sample, make_samples
+from modelbuild.validation.tolerances import checks, default_tolerance
+
+TOOLS = ("torch", "onnx", "onnxruntime", "coremltools", "onnx2coreml", "numpy")
+
+
+def validate_recipe(recipe: Recipe, root: Path, artifact_dir: Path, *, backend: str = "auto",
+                    progress: Callable[[str], None] = lambda line: None) -> Report:
+    """Compare the ONNX file and every Core ML variant with the PyTorch model on the recipe's samples."""
+    from modelbuild.torch_model import build_model
+
+    reference = CachedReference(TorchRunner(build_model(recipe, root), list(recipe.outputs)))
+    samples = make_samples(recipe, root)
+    report = Report(recipe=recipe.name, reference=reference.backend, samples=[s.name for s in samples],
+                    tools={name: tool_version(name) for name in TOOLS})
+    for sample in samples:
+        _torch_figures(recipe, reference, sample, report)
+    candidates: list[tuple[str, str, str, Callable[[], Runner]]] = [
+        ("onnx", recipe.onnx_file, "float32", lambda: OnnxRunner(artifact_dir / recipe.onnx_file))]
+    for variant, spec in recipe.coreml.items():
+        file = recipe.coreml_file(variant)
+        candidates.append((variant, file, spec.compute_precision,
+                           lambda f=file, v=variant, s=spec: CoreMLRunner(artifact_dir / f, v, s.image_inputs,
+                                                                         s.image_outputs, backend)))
+    for name, file, precision, make in candidates:
+        try:
+            runner = make()
+        except Exception as err:  # a file the runtime cannot load is a failed comparison, reported with the rest
+            report.artifacts[name] = {"file": file, "backend": "-"}
+            report.comparisons += [_error(name, s.name, out, err) for s in samples for out in recipe.outputs]
+            continue
+        report.artifacts[name] = {"file": file, "backend": runner.backend}
+        for sample in samples:
+            progress(f"{name} on {sample.name}")
+            _compare_sample(recipe, reference, runner, precision, sample, report)
+    return report
+
+
+class CachedReference:
+    """The PyTorch runner, run once per distinct set of inputs (image variants share quantized inputs)."""
+
+    def __init__(self, runner: TorchRunner) -> None:
+        self.runner, self.backend, self._cache = runner, runner.backend, {}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        key = hashlib.sha1(b"".join(np.ascontiguousarray(v).tobytes() for v in feeds.values())).hexdigest()
+        if key not in self._cache:
+            self._cache[key] = self.runner.run(feeds)
+        return self._cache[key]
+
+
+def _torch_figures(recipe: Recipe, reference: "CachedReference", sample: Sample, report: Report) -> None:
+    outputs = reference.run(sample.feeds)
+    _denoise_figures(recipe, "torch", sample, sample.feeds, outputs, report)
+    pictures.add_sample(report, recipe, sample, outputs)
+
+
+def _compare_sample(recipe: Recipe, reference: "CachedReference", runner: Runner, precision: str, sample: Sample,
+                    report: Report) -> None:
+    feeds = runner.effective_feeds(sample.feeds)
+    expected = reference.run(feeds)
+    try:
+        got = runner.run(feeds)
+    except Exception as err:  # e.g. a shape mismatch the runtime caught: a failure with its message
+        report.comparisons += [_error(runner.name, sample.name, out, err) for out in recipe.outputs]
+        return
+    images = runner.image_outputs()
+    model_units = {}
+    for output in recipe.outputs:
+        if output not in got:
+            report.comparisons.append(_error(runner.name, sample.name, output, "the artifact has no such output"))
+            continue
+        image = images.get(output)
+        ref = reference_pixels(expected[output], image) if image else expected[output]
+        comparison = _compare(runner.name, sample.name, output, got[output], ref, image is not None,
+                              recipe.validate_.tolerances.get(runner.name) or default_tolerance(precision, bool(image)))
+        report.comparisons.append(comparison)
+        model_units[output] = _to_model_units(got[output], image)
+    _denoise_figures(recipe, runner.name, sample, feeds, model_units, report)
+    pictures.add_artifact(report, sample, runner.name, model_units, expected)
+
+
+def _compare(artifact: str, sample: str, output: str, got: np.ndarray, ref: np.ndarray, pixels: bool,
+             tolerance) -> Comparison:
+    units = "pixel levels" if pixels else "output units"
+    if got.shape != ref.shape:
+        return Comparison(artifact, sample, output, units, {}, [],
+                          error=f"shape {list(got.shape)} differs from the reference's {list(ref.shape)}")
+    value_range = float(ref.max() - ref.min())
+    figures = {"max_abs": metrics.max_abs_error(got, ref), "max_rel": metrics.max_relative_error(got, ref),
+               "psnr": metrics.psnr(got, ref, peak=255.0 if pixels else max(value_range, 1e-12)),
+               "reference_range": value_range}
+    return Comparison(artifact, sample, output, units, figures, checks(tolerance, figures))
+
+
+def _to_model_units(value: np.ndarray, image) -> np.ndarray:
+    if image is None:
+        return value
+    bias = np.asarray(image.bias or [0.0] * value.shape[1], np.float32).reshape(1, -1, 1, 1)
+    return (value - bias) / image.scale
+
+
+def _denoise_figures(recipe: Recipe, artifact: str, sample: Sample, feeds: dict, outputs: dict,
+                     report: Report) -> None:
+    denoise = recipe.validate_.denoise
+    if denoise is None or sample.clean is None:
+        return
+    low, high = recipe.inputs[denoise.image].range
+    output = outputs[next(iter(recipe.outputs))]
+    noisy = np.clip(feeds[denoise.image], low, high)
+    report.task_figures.append(TaskFigure(artifact, sample.name, "denoise", {
+        "sigma": denoise.sigma,
+        "psnr_input": metrics.psnr(noisy, sample.clean, peak=high - low),
+        "psnr_output": metrics.psnr(output, sample.clean, peak=high - low)}))
+
+
+def _error(artifact: str, sample: str, output: str, err: object) -> Comparison:
+    message = f"{type(err).__name__}: {err}" if isinstance(err, Exception) else str(err)
+    return Comparison(artifact, sample, output, "-", {}, [], error=message.splitlines()[0] if message else "error")

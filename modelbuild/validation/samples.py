@@ -1,0 +1,86 @@
+"""Sample inputs for validation: image files fitted to the image-shaped inputs, generated values elsewhere."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from modelbuild.metrics import add_gaussian_noise
+from modelbuild.recipe import Recipe
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One set of model inputs (float32 arrays in model units) and, for the denoise metric, the clean image."""
+
+    name: str
+    feeds: dict[str, np.ndarray]
+    clean: np.ndarray | None = None
+    picture: np.ndarray | None = field(default=None, repr=False)  # [H, W, C] uint8 shown in the report
+
+
+def image_shaped_inputs(recipe: Recipe) -> list[str]:
+    """Inputs shaped [1, 1 or 3, H, W]: the ones sample images are fed to."""
+    return [name for name, spec in recipe.inputs.items()
+            if len(spec.shape) == 4 and spec.shape[0] == 1 and spec.shape[1] in (1, 3)]
+
+
+def load_picture(path: Path, channels: int, height: int, width: int) -> np.ndarray:
+    """The image at `path`, centre-cropped to the aspect ratio and resized to height x width, as uint8 HWC."""
+    image = Image.open(path).convert("L" if channels == 1 else "RGB")
+    scale = min(image.width / width, image.height / height)
+    crop_w, crop_h = round(width * scale), round(height * scale)
+    left, top = (image.width - crop_w) // 2, (image.height - crop_h) // 2
+    image = image.crop((left, top, left + crop_w, top + crop_h))
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.BICUBIC)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[:, :, None] if array.ndim == 2 else array
+
+
+def generated_inputs(recipe: Recipe, seed: int) -> dict[str, np.ndarray]:
+    """Each input's `example` constant, or seeded uniform values in its range."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for name, spec in recipe.inputs.items():
+        if spec.example is not None:
+            feeds[name] = np.full(spec.shape, spec.example, np.float32)
+        else:
+            low, high = spec.range
+            feeds[name] = rng.uniform(low, high, size=spec.shape).astype(np.float32)
+    return feeds
+
+
+def make_samples(recipe: Recipe, root: Path) -> list[Sample]:
+    """The validation samples of a recipe (with noise added when it declares the denoise metric)."""
+    config = recipe.validate_
+    targets = image_shaped_inputs(recipe)
+    samples = []
+    if config.samples and targets:
+        for index, file in enumerate(config.samples):
+            feeds = generated_inputs(recipe, seed=index)
+            picture = None
+            for name in targets:
+                spec = recipe.inputs[name]
+                _, channels, height, width = spec.shape
+                picture = load_picture(root / file, channels, height, width)
+                low, high = spec.range
+                feeds[name] = (low + (high - low) * picture.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+                               ).astype(np.float32)
+            samples.append(Sample(Path(file).name, feeds, picture=picture))
+    else:
+        samples = [Sample(f"random-{i}", generated_inputs(recipe, seed=i)) for i in range(config.random_samples)]
+    return [_with_noise(recipe, s) for s in samples] if config.denoise else samples
+
+
+def _with_noise(recipe: Recipe, sample: Sample) -> Sample:
+    denoise = recipe.validate_.denoise
+    clean = sample.feeds[denoise.image]
+    feeds = dict(sample.feeds)
+    feeds[denoise.image] = add_gaussian_noise(clean, denoise.sigma / 255.0, seed=denoise.seed)
+    if denoise.sigma_input is not None:
+        feeds[denoise.sigma_input] = np.full(recipe.inputs[denoise.sigma_input].shape, denoise.sigma / 255.0,
+                                             np.float32)
+    return Sample(f"{sample.name} (sigma {denoise.sigma:g})", feeds, clean=clean, picture=sample.picture)

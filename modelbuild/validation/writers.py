@@ -1,0 +1,62 @@
+"""Write a validation report as report.json, report.md and a self-contained report.html."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from modelbuild import atomic
+from modelbuild.validation.html import render_html
+from modelbuild.validation.report import Report, comparison_rows
+
+
+def write_reports(report: Report, artifact_dir: Path) -> list[Path]:
+    """Write the three report files atomically; return their paths."""
+    files = {
+        "report.json": json.dumps(report.to_json(), indent=2, allow_nan=True) + "\n",
+        "report.md": render_markdown(report),
+        "report.html": render_html(report),
+    }
+    for name, text in files.items():
+        atomic.write_text(artifact_dir / name, text)
+    return [artifact_dir / name for name in files]
+
+
+def summary_lines(report: Report) -> list[str]:
+    """One line per artifact: ✓/✗, how many comparisons passed, the worst figures, the backend."""
+    lines = []
+    for name, info in report.artifacts.items():
+        mine = [c for c in report.comparisons if c.artifact == name]
+        passed = all(c.passed for c in mine) and bool(mine)
+        worst = max((c.figures.get("max_abs", 0.0) for c in mine if c.figures), default=float("nan"))
+        psnrs = [c.figures["psnr"] for c in mine if c.figures]
+        denoise = [f for f in report.task_figures if f.artifact == name]
+        task = ""
+        if denoise:
+            task = "; denoise " + ", ".join(f"{f.figures['psnr_input']:.2f} -> {f.figures['psnr_output']:.2f} dB"
+                                            for f in denoise)
+        lines.append(f"{'✓' if passed else '✗'} {name:<12} {sum(c.passed for c in mine)}/{len(mine)} passed, "
+                     f"max abs {worst:.3g}, min PSNR {min(psnrs, default=float('nan')):.1f} dB{task} "
+                     f"[{info['backend']}]")
+    return lines
+
+
+def render_markdown(report: Report) -> str:
+    """The report as Markdown tables."""
+    out = [f"# Validation of {report.recipe}: {'passed' if report.passed else 'FAILED'}", "",
+           f"Reference: {report.reference}. Samples: {', '.join(report.samples)}.", "",
+           "| artifact | file | backend |", "|---|---|---|"]
+    out += [f"| {name} | {info['file']} | {info['backend']} |" for name, info in report.artifacts.items()]
+    header, rows, _ = comparison_rows(report)
+    out += ["", "## Comparisons with PyTorch", "", _md_row(header), _md_row(["---"] * len(header))]
+    out += [_md_row(row) for row in rows]
+    if report.task_figures:
+        out += ["", "## Denoising", "", "| artifact | sample | sigma | PSNR noisy (dB) | PSNR output (dB) |",
+                "|---|---|---|---|---|"]
+        out += [f"| {t.artifact} | {t.sample} | {t.figures['sigma']:g} | {t.figures['psnr_input']:.2f} | "
+                f"{t.figures['psnr_output']:.2f} |" for t in report.task_figures]
+    out += ["", "## Tools", "", *[f"- {name} {version}" for name, version in report.tools.items()], ""]
+    return "\n".join(out)
+
+
+def _md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"

@@ -11,6 +11,7 @@ what did not run.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -116,10 +117,8 @@ def collect(selection: Selection, workdir: Path) -> tuple[list[str], dict[str, s
     if not collected.exists():
         raise ConformanceRunError(
             f"Collecting the {suite.name} suite failed (pytest exit code {completed.returncode}); "
-            f"see {workdir / 'collect.log'}:\n{_tail(workdir / 'collect.log')}"
+            f"the end of its log (--keep DIR keeps all of it):\n{_tail(workdir / 'collect.log')}"
         )
-    import json
-
     node_ids = filter_classes(json.loads(collected.read_text(encoding="utf-8")), selection.classes,
                               selection.exclude_classes)
     _, collect_errors, _, _ = read_records(results)
@@ -162,8 +161,6 @@ def execute(node_ids: Sequence[str], selection: Selection, workdir: Path, *,
     A pytest that dies mid-test is restarted (at most 25 times) on the tests
     left; the test it died in is recorded as "crashed".
     """
-    import json
-
     suite = get_suite(selection.suite)
     records: dict[str, TestRecord] = {}
     remaining = list(node_ids)
@@ -196,7 +193,7 @@ def execute(node_ids: Sequence[str], selection: Selection, workdir: Path, *,
         if unfinished is None:
             raise ConformanceRunError(
                 f"pytest stopped with {_describe_exit(process.returncode)} outside any test; "
-                f"see {log_path}:\n{_tail(log_path)}"
+                f"the end of its log (--keep DIR keeps all of it):\n{_tail(log_path)}"
             )
         records[unfinished] = TestRecord(
             nodeid=unfinished, outcome="crashed", reached=unfinished in reached,
@@ -234,8 +231,6 @@ def run_conformance(selection: Selection, *, timeout: float | None = None, test_
 
 def summary_from_dir(directory: Path) -> Summary:
     """Re-read the figures of a run kept with `keep_dir` (crashes not re-derived)."""
-    import json
-
     directory = Path(directory)
     selected_path = directory / "select-0.json"
     if not selected_path.exists():

@@ -22,6 +22,7 @@ import torch
 
 from modelbuild.runtime.conformance import floor as floor_module
 from modelbuild.runtime.conformance import routing, scipy_shim
+from modelbuild.runtime.conformance.report import format_summary, short_test_name
 from modelbuild.runtime.conformance.results import Summary, TestRecord, normalise_reason, read_records
 from modelbuild.runtime.conformance.runner import REPO_ROOT, Selection, run_conformance
 from modelbuild.runtime.conformance.suites import class_of, file_of, get_suite, sample_node_ids
@@ -77,6 +78,21 @@ def test_node_ids_name_their_file_and_op_class() -> None:
     assert class_of("coremltools/x/test_y.py::test_z") == "(module)"
     with pytest.raises(ValueError, match="Unknown conformance suite 'tf'"):
         get_suite("tf")
+
+
+def test_report_names_tests_without_shared_parameters_and_lists_wrong_answers() -> None:
+    nodeid = ("coremltools/converters/mil/mil/ops/tests/iOS17/test_conv.py::TestConv::test_a[compute_unit="
+              "ComputeUnit.CPU_ONLY-backend=BackendConfig(backend='mlprogram', precision='fp16', "
+              "opset_version=<AvailableTarget.iOS17: 8>)-rank=2]")
+    assert short_test_name(nodeid, "mil") == "iOS17/test_conv.py::TestConv::test_a[mlprogram/fp16/iOS17-rank=2]"
+    summary = Summary(records=[
+        TestRecord(nodeid, "failed", True, "AssertionError: \nNot equal to tolerance rtol=1e-05, atol=0.0001"),
+        TestRecord(nodeid.replace("test_a", "test_b"), "failed", True, "UnsupportedOpError: no kernel for 'conv'"),
+    ])
+    report = format_summary(summary, "mil")
+    wrong_answers = report.split("other than missing kernels")[1]
+    assert "test_a[mlprogram/fp16/iOS17-rank=2]" in wrong_answers and "test_b" not in wrong_answers
+    assert "      2  TestConv" in report
 
 
 def _records(*specs: tuple[str, bool]) -> list[TestRecord]:

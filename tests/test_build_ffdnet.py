@@ -30,9 +30,10 @@ def _features(path: Path, role: str) -> dict[str, dict]:
     return {f["name"]: f for f in describe(path)[role]}
 
 
-def test_build_leaves_the_three_artifacts_and_a_manifest(built):
+def test_build_leaves_the_three_artifacts_reports_and_a_manifest(built):
     assert sorted(p.name for p in built.iterdir()) == [
-        "FFDNet.mlmodel", "FFDNet.onnx", "FFDNet_image.mlmodel", "manifest.json"]
+        "FFDNet.mlmodel", "FFDNet.onnx", "FFDNet_image.mlmodel", "manifest.json", "report.html", "report.json",
+        "report.md"]
 
 
 def test_multiarray_variant_interface(built):

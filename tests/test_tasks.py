@@ -21,7 +21,7 @@ def test_task_names_and_groups(tiny_project):
     assert tasks.onnx_task(item)["name"] == "tiny"
     assert [tasks.coreml_task(item, v)["name"] for v in item.recipe.coreml] == ["tiny.viaonnx", "tiny.viatorch"]
     build = tasks.build_task(item)
-    assert build["task_dep"] == ["onnx:tiny", "coreml:tiny.viaonnx", "coreml:tiny.viatorch"]
+    assert build["task_dep"] == ["onnx:tiny", "coreml:tiny.viaonnx", "coreml:tiny.viatorch", "validate:tiny"]
 
 
 def test_file_dependencies(tiny_project):
@@ -33,6 +33,18 @@ def test_file_dependencies(tiny_project):
     assert onnx["targets"] == [str(tiny_project / "artifacts" / "tiny" / "tiny.onnx")]
     assert tasks.coreml_task(item, "viaonnx")["file_dep"] == onnx["targets"]
     assert sorted(tasks.coreml_task(item, "viatorch")["file_dep"]) == sorted([weights, source])
+
+
+def test_validation_depends_on_every_artifact_and_sample(tiny_project):
+    edit_recipe(tiny_project, lambda d: d.setdefault("validate", {}).update(samples=["sample.png"]))
+    (tiny_project / "sample.png").write_bytes(b"")
+    item = _project(tiny_project)["tiny"]
+    artifacts = tiny_project / "artifacts" / "tiny"
+    task = tasks.validate_task(item)
+    assert set(task["file_dep"]) >= {str(artifacts / "tiny.onnx"), str(artifacts / "tiny_viaonnx.mlmodel"),
+                                     str(artifacts / "tiny_viatorch.mlmodel"), str(tiny_project / "sample.png"),
+                                     str(tiny_project / "weights" / "tiny.pth")}
+    assert task["targets"] == [str(artifacts / name) for name in ("report.json", "report.md", "report.html")]
 
 
 def test_mlpackage_target_is_a_digest_file(tiny_project):

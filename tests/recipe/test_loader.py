@@ -64,7 +64,7 @@ def _set(*keys_and_value):
 
 CASES = {
     "unknown top-level key": (_set("nmae", "x"), None,
-        "X:57: nmae: unknown key; expected one of name, description, metadata, model, inputs, outputs, "
+        "X:61: nmae: unknown key; expected one of name, description, metadata, model, inputs, outputs, "
         "onnx, coreml, validate"),
     "unknown nested key": (_set("coreml", "image", "scael", 1), None,
         "X:54: coreml.image.scael: unknown key; expected one of frontend, format, minimum_deployment_target, "
@@ -120,7 +120,7 @@ CASES = {
         "X:33: onnx.opset: Input should be a valid integer, got '17'"),
     "not a mapping": (None, "- a\n- b\n", "X:1: expected a mapping of recipe fields (name, model, inputs, ...), got list"),
     "tolerance for an unknown artifact": (_set("validate", "tolerances", {"nope": {"max_abs": 1.0}}), None,
-        "X:58: validate.tolerances.nope: unknown artifact 'nope'; expected 'onnx' or one of multiarray, image"),
+        "X:62: validate.tolerances.nope: unknown artifact 'nope'; expected 'onnx' or one of multiarray, image"),
     "feature name not an identifier": (_set("outputs", {"my output": {}}), None,
         "X:29: outputs: name 'my output' must be an identifier (letters, digits, _; not starting with a digit)"),
 }

@@ -16,7 +16,7 @@ h1 .ok{color:#1a7f37} h1 .bad{color:#cf222e}
 table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}
 th{background:#f6f8fa} td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.fail td{background:#ffebe9} .mark-ok{color:#1a7f37;font-weight:bold} .mark-bad{color:#cf222e;font-weight:bold}
-.gallery{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0} figcaption{font-size:12px;color:#555;max-width:256px}
+.gallery{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:12px} figure{margin:0} figcaption{font-size:12px;color:#555;max-width:256px}
 img{display:block;image-rendering:pixelated;border:1px solid #ccc}
 """
 
@@ -63,18 +63,16 @@ def render_html(report: Report) -> str:
             [[html.escape(t.artifact), html.escape(t.sample), f"{t.figures['sigma']:g}",
               f"{t.figures['psnr_input']:.2f}", f"{t.figures['psnr_output']:.2f}"] for t in report.task_figures])]
     for sample, entry in report.pictures.items():
-        figures = []
-        if "clean" in entry:
-            figures.append(_figure(entry["clean"], "clean"))
-        if "input" in entry:
-            figures.append(_figure(entry["input"], "input"))
-        for name, pictures in entry.get("artifacts", {}).items():
-            figures.append(_figure(pictures["output"], f"{name} output"))
-            if "error" in pictures:
-                figures.append(_figure(pictures["error"], f"{name} |error| vs torch (bright = "
-                                                          f"{pictures['error_scale']:.3g})"))
-        if figures:
-            parts += [f"<h2>{html.escape(sample)}</h2>", f"<div class='gallery'>{''.join(figures)}</div>"]
+        parts.append(f"<h2>{html.escape(sample)}</h2>")
+        first_row = [_figure(entry[key], key) for key in ("clean", "input") if key in entry]
+        rows = {name: [_figure(pics["output"], f"{name} output")] +
+                ([_figure(pics["error"], f"|{name} - torch| (brightest = {pics['error_scale']:.3g})")]
+                 if "error" in pics else [])
+                for name, pics in entry.get("artifacts", {}).items()}
+        if "torch" in rows:
+            first_row += rows.pop("torch")
+        for row in [first_row, *rows.values()]:
+            parts.append(f"<div class='gallery'>{''.join(row)}</div>")
     parts += ["<h2>Tools</h2>", _table(["tool", "version"], [[html.escape(k), html.escape(v)]
                                                              for k, v in report.tools.items()]),
               "</body></html>"]

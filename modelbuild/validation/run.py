@@ -80,7 +80,7 @@ def _compare_sample(recipe: Recipe, reference: "CachedReference", runner: Runner
         report.comparisons += [_error(runner.name, sample.name, out, err) for out in recipe.outputs]
         return
     images = runner.image_outputs()
-    model_units = {}
+    model_units, reference_units = {}, {}
     for output in recipe.outputs:
         if output not in got:
             report.comparisons.append(_error(runner.name, sample.name, output, "the artifact has no such output"))
@@ -91,8 +91,9 @@ def _compare_sample(recipe: Recipe, reference: "CachedReference", runner: Runner
                               recipe.validate_.tolerances.get(runner.name) or default_tolerance(precision, bool(image)))
         report.comparisons.append(comparison)
         model_units[output] = _to_model_units(got[output], image)
+        reference_units[output] = _to_model_units(ref, image)
     _denoise_figures(recipe, runner.name, sample, feeds, model_units, report)
-    pictures.add_artifact(report, sample, runner.name, model_units, expected)
+    pictures.add_artifact(report, sample, runner.name, model_units, reference_units)
 
 
 def _compare(artifact: str, sample: str, output: str, got: np.ndarray, ref: np.ndarray, pixels: bool,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from modelbuild.runtime.nn import (  # noqa: F401  (importing registers the kernels)
     activation,
+    control_flow,
     convolution,
     elementwise,
+    indexing,
     matmul,
     normalization,
     pooling,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from modelbuild.runtime.features import FeatureDescription
+from modelbuild.runtime.nn.control_flow import LoopBreak, LoopContinue, is_true
 from modelbuild.runtime.nn.layer import NN_LAYERS, Layer
 from modelbuild.runtime.registry import ModelRuntimeError
 
@@ -24,14 +25,21 @@ RANK5_IMAGE_MAPPING = 0
 class NeuralNetworkEngine:
     """Executes the `layers` of a NeuralNetwork-like spec message (kernels resolved at load)."""
 
-    def __init__(self, network: Any, inputs: dict[str, FeatureDescription]) -> None:
+    def __init__(self, network: Any, inputs: dict[str, FeatureDescription] | None = None) -> None:
         self.network = network
-        self.input_descriptions = inputs
-        self.legacy_arrays = network.arrayInputShapeMapping == RANK5_ARRAY_MAPPING
-        self.legacy_images = network.imageInputShapeMapping == RANK5_IMAGE_MAPPING
+        self.input_descriptions = inputs or {}
+        self.legacy_arrays = getattr(network, "arrayInputShapeMapping", 1) == RANK5_ARRAY_MAPPING
+        self.legacy_images = getattr(network, "imageInputShapeMapping", 1) == RANK5_IMAGE_MAPPING
         self.layers = [Layer(spec) for spec in network.layers]
         self.kernels = [NN_LAYERS.get(layer.kind, where=repr(layer)) for layer in self.layers]
-        self.preprocessing = {p.featureName: p for p in network.preprocessing}
+        self.preprocessing = {p.featureName: p for p in getattr(network, "preprocessing", [])}
+        self.nested: dict[int, dict[str, NeuralNetworkEngine]] = {}
+        for index, layer in enumerate(self.layers):
+            if layer.kind in ("branch", "loop"):
+                self.nested[index] = {
+                    field.name: NeuralNetworkEngine(value)
+                    for field, value in layer.params.ListFields() if field.message_type is not None
+                }
         self._last_use = self._compute_last_use()
 
     def _compute_last_use(self) -> dict[str, int]:
@@ -87,8 +95,17 @@ class NeuralNetworkEngine:
             keep: set[str] | None = None) -> dict[str, np.ndarray]:
         """All blobs still alive after the last layer (every blob if `intermediate`)."""
         blobs = self.map_inputs(values)
+        # nested networks read outer blobs: with control flow, keep every blob alive
+        self.execute(blobs, free=not (intermediate or self.nested), keep=keep or set())
+        return blobs
+
+    def execute(self, blobs: dict[str, np.ndarray], *, free: bool = False, keep: set[str] | None = None) -> None:
+        """Run the layers over `blobs` in place (nested networks share their parent's blobs)."""
         keep = keep or set()
         for index, (layer, kernel) in enumerate(zip(self.layers, self.kernels)):
+            if layer.kind in ("branch", "loop"):
+                self._run_control(index, layer, blobs)
+                continue
             try:
                 args = [blobs[name] for name in layer.inputs]
             except KeyError as err:
@@ -108,11 +125,44 @@ class NeuralNetworkEngine:
                 )
             for name, value in zip(layer.outputs, results):
                 blobs[name] = value
-            if not intermediate:
+            if free:
                 for name in set(layer.inputs):
                     if self._last_use.get(name) == index and name not in keep:
                         blobs.pop(name, None)
-        return blobs
+
+    def _run_control(self, index: int, layer: Layer, blobs: dict[str, np.ndarray]) -> None:
+        """branch: run ifBranch or elseBranch; loop: NeuralNetwork.proto's three loop forms."""
+        nets = self.nested[index]
+        args = [blobs[name] for name in layer.inputs if name in blobs]
+        if layer.kind == "branch":
+            if not args:
+                raise ModelRuntimeError(f"{layer} needs its condition blob {layer.inputs!r}.")
+            chosen = nets.get("ifBranch") if is_true(args[0]) else nets.get("elseBranch")
+            if chosen is not None:
+                chosen.execute(blobs)
+            return
+        p = layer.params
+        limit = int(np.asarray(args[0]).reshape(-1)[0]) if args else int(p.maxLoopIterations)
+        condition = nets.get("conditionNetwork") if p.conditionVar else None
+        body = nets.get("bodyNetwork")
+
+        def keep_going() -> bool:
+            if condition is None:
+                return True
+            condition.execute(blobs)
+            return is_true(blobs[p.conditionVar])
+
+        bounded = condition is None or limit > 0
+        iteration = 0
+        while (not bounded or iteration < limit) and keep_going():
+            iteration += 1
+            try:
+                if body is not None:
+                    body.execute(blobs)
+            except LoopContinue:
+                continue
+            except LoopBreak:
+                break
 
 
 def _to_rank5(array: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 concat (old, axis -3 or -5), concatND, stack, split (old, axis -3), splitND,
 slice (old), sliceStatic, sliceDynamic, gather, gatherAlongAxis, tile, crop,
-padding, reverse.
+padding, constantPad, reverse, copy.
 """
 from __future__ import annotations
 
@@ -198,6 +198,25 @@ def padding(layer: Layer, x: np.ndarray) -> np.ndarray:
     if kind == "replication":
         return np.pad(x, widths, mode="edge")
     return np.pad(x, widths, mode="constant", constant_values=np.float32(p.constant.value))
+
+
+@NN_LAYERS.register("constantPad")
+def constant_pad(layer: Layer, x: np.ndarray, *amounts_input: np.ndarray) -> np.ndarray:
+    """Pad every axis with `value`: [before_0, after_0, before_1, ...] (or target sizes)."""
+    p = layer.params
+    amounts = [int(a) for a in (np.asarray(amounts_input[0]).reshape(-1) if amounts_input else p.padAmounts)]
+    if len(amounts) != 2 * x.ndim:
+        raise layer.mismatch("length of padAmounts", len(amounts), f"twice the input rank ({2 * x.ndim})")
+    widths = []
+    for axis in range(x.ndim):
+        before, after = amounts[2 * axis], amounts[2 * axis + 1]
+        if p.padToGivenOutputSizeMode:  # non-zero entries are output sizes
+            before = before - x.shape[axis] if before else 0
+            after = after - x.shape[axis] if after else 0
+        if before < 0 or after < 0:
+            raise layer.mismatch(f"padding of axis {axis}", [before, after], "non-negative amounts")
+        widths.append((before, after))
+    return np.pad(x, widths, mode="constant", constant_values=np.float32(p.value))
 
 
 @NN_LAYERS.register("reverse")

@@ -1,4 +1,4 @@
-"""Elementwise layers with one input: `unary`, `clip`, rounding, trigonometry, erf, gelu."""
+"""Elementwise layers with one input: `unary`, `clip`, clampedReLU, rounding, trigonometry, erf, gelu."""
 from __future__ import annotations
 
 import math
@@ -86,6 +86,13 @@ def _register_simple(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> None:
 
 for _name, _fn in _SIMPLE.items():
     _register_simple(_name, _fn)
+
+
+@NN_LAYERS.register("clampedReLU")
+def clamped_relu(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """min(x if x >= 0 else alpha * x, beta)."""
+    x = f32(x)
+    return f32(np.minimum(np.where(x >= 0, x, np.float32(layer.params.alpha) * x), np.float32(layer.params.beta)))
 
 
 @NN_LAYERS.register("gelu")

@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from modelbuild.validation.report import Report, comparison_rows
+from modelbuild.validation.report import Report, comparison_rows, denoise_rows
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -58,10 +58,8 @@ def render_html(report: Report) -> str:
     rows = [[html.escape(cell) for cell in row] for row in rows]
     parts += ["<h2>Comparisons with PyTorch</h2>", _table(header, rows, failing)]
     if report.task_figures:
-        parts += ["<h2>Denoising</h2>", _table(
-            ["artifact", "sample", "sigma", "PSNR noisy (dB)", "PSNR output (dB)"],
-            [[html.escape(t.artifact), html.escape(t.sample), f"{t.figures['sigma']:g}",
-              f"{t.figures['psnr_input']:.2f}", f"{t.figures['psnr_output']:.2f}"] for t in report.task_figures])]
+        header, rows = denoise_rows(report)
+        parts += ["<h2>Denoising</h2>", _table(header, [[html.escape(cell) for cell in row] for row in rows])]
     for sample, entry in report.pictures.items():
         parts.append(f"<h2>{html.escape(sample)}</h2>")
         first_row = [_figure(entry[key], key) for key in ("clean", "input") if key in entry]

@@ -109,3 +109,17 @@ def comparison_rows(report: Report) -> tuple[list[str], list[list[str]], list[bo
                          f"{f['psnr']:.1f}", f"{limits} ({c.units})"])
         failing.append(not c.passed)
     return COMPARISON_HEADER, rows, failing
+
+
+DENOISE_HEADER = ["artifact", "sample", "sigma", "PSNR noisy (dB)", "PSNR output (dB)",
+                  "PyTorch on the same input (dB)"]
+
+
+def denoise_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The denoising figures as table rows (the last column matters for 8-bit Image I/O inputs)."""
+    rows = []
+    for t in report.task_figures:
+        same = t.figures.get("psnr_torch_same_input")
+        rows.append([t.artifact, t.sample, f"{t.figures['sigma']:g}", f"{t.figures['psnr_input']:.2f}",
+                     f"{t.figures['psnr_output']:.2f}", "" if same is None else f"{same:.2f}"])
+    return DENOISE_HEADER, rows

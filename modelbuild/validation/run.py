@@ -92,7 +92,7 @@ def _compare_sample(recipe: Recipe, reference: "CachedReference", runner: Runner
         report.comparisons.append(comparison)
         model_units[output] = _to_model_units(got[output], image)
         reference_units[output] = _to_model_units(ref, image)
-    _denoise_figures(recipe, runner.name, sample, feeds, model_units, report)
+    _denoise_figures(recipe, runner.name, sample, feeds, model_units, report, expected)
     pictures.add_artifact(report, sample, runner.name, model_units, reference_units)
 
 
@@ -117,17 +117,21 @@ def _to_model_units(value: np.ndarray, image) -> np.ndarray:
 
 
 def _denoise_figures(recipe: Recipe, artifact: str, sample: Sample, feeds: dict, outputs: dict,
-                     report: Report) -> None:
+                     report: Report, reference_outputs: dict | None = None) -> None:
+    """PSNR of the noisy input and of the output against the clean image; with `reference_outputs`, also
+    PyTorch's PSNR on the very inputs the artifact saw (8-bit images for Image I/O variants)."""
     denoise = recipe.validate_.denoise
     if denoise is None or sample.clean is None:
         return
     low, high = recipe.inputs[denoise.image].range
     output = outputs[next(iter(recipe.outputs))]
     noisy = np.clip(feeds[denoise.image], low, high)
-    report.task_figures.append(TaskFigure(artifact, sample.name, "denoise", {
-        "sigma": denoise.sigma,
-        "psnr_input": metrics.psnr(noisy, sample.clean, peak=high - low),
-        "psnr_output": metrics.psnr(output, sample.clean, peak=high - low)}))
+    figures = {"sigma": denoise.sigma, "psnr_input": metrics.psnr(noisy, sample.clean, peak=high - low),
+               "psnr_output": metrics.psnr(output, sample.clean, peak=high - low)}
+    if reference_outputs is not None:
+        reference = reference_outputs[next(iter(recipe.outputs))]
+        figures["psnr_torch_same_input"] = metrics.psnr(reference, sample.clean, peak=high - low)
+    report.task_figures.append(TaskFigure(artifact, sample.name, "denoise", figures))
 
 
 def _error(artifact: str, sample: str, output: str, err: object) -> Comparison:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from modelbuild import atomic
 from modelbuild.validation.html import render_html
-from modelbuild.validation.report import Report, comparison_rows
+from modelbuild.validation.report import Report, comparison_rows, denoise_rows
 
 
 def write_reports(report: Report, artifact_dir: Path) -> list[Path]:
@@ -32,8 +32,7 @@ def summary_lines(report: Report) -> list[str]:
         denoise = [f for f in report.task_figures if f.artifact == name]
         task = ""
         if denoise:
-            task = "; denoise " + ", ".join(f"{f.figures['psnr_input']:.2f} -> {f.figures['psnr_output']:.2f} dB"
-                                            for f in denoise)
+            task = "; denoise " + ", ".join(_denoise_text(f.figures) for f in denoise)
         lines.append(f"{'✓' if passed else '✗'} {name:<12} {sum(c.passed for c in mine)}/{len(mine)} passed, "
                      f"max abs {worst:.3g}, min PSNR {min(psnrs, default=float('nan')):.1f} dB{task} "
                      f"[{info['backend']}]")
@@ -50,13 +49,20 @@ def render_markdown(report: Report) -> str:
     out += ["", "## Comparisons with PyTorch", "", _md_row(header), _md_row(["---"] * len(header))]
     out += [_md_row(row) for row in rows]
     if report.task_figures:
-        out += ["", "## Denoising", "", "| artifact | sample | sigma | PSNR noisy (dB) | PSNR output (dB) |",
-                "|---|---|---|---|---|"]
-        out += [f"| {t.artifact} | {t.sample} | {t.figures['sigma']:g} | {t.figures['psnr_input']:.2f} | "
-                f"{t.figures['psnr_output']:.2f} |" for t in report.task_figures]
+        header, rows = denoise_rows(report)
+        out += ["", "## Denoising", "", _md_row(header), _md_row(["---"] * len(header))]
+        out += [_md_row(row) for row in rows]
     out += ["", "## Tools", "", *[f"- {name} {version}" for name, version in report.tools.items()], ""]
     return "\n".join(out)
 
 
 def _md_row(cells: list[str]) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def _denoise_text(figures: dict[str, float]) -> str:
+    text = f"{figures['psnr_input']:.2f} -> {figures['psnr_output']:.2f} dB"
+    same = figures.get("psnr_torch_same_input")
+    if same is not None:
+        text += f" (PyTorch on the same input: {same:.2f} dB)"
+    return text

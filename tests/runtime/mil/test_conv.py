@@ -171,3 +171,21 @@ def test_einsum(rng):
     b = rng.standard_normal((2, 5, 4, 6)).astype(np.float32)  # n w h u
     got = run_mil(lambda a, b: mb.einsum(values=(a, b), equation="nchw,nwhu->nchu"), {"a": a, "b": b})
     _close(got, torch.einsum("nchw,nwhu->nchu", _t(a), _t(b)))
+
+
+@pytest.mark.ops("scaled_dot_product_attention")
+@pytest.mark.parametrize("mask_kind", [None, "bool", "float"])
+def test_scaled_dot_product_attention(mask_kind, rng):
+    q = rng.standard_normal((2, 3, 5, 8)).astype(np.float32)
+    k = rng.standard_normal((2, 3, 7, 8)).astype(np.float32)
+    v = rng.standard_normal((2, 3, 7, 4)).astype(np.float32)
+    feeds = {"q": q, "k": k, "v": v}
+    if mask_kind == "bool":
+        feeds["m"] = rng.random((5, 7)) > 0.3
+        feeds["m"][:, 0] = True  # every row attends somewhere
+    elif mask_kind == "float":
+        feeds["m"] = rng.standard_normal((5, 7)).astype(np.float32)
+    got = run_mil(lambda **f: mb.scaled_dot_product_attention(
+        query=f["q"], key=f["k"], value=f["v"], attn_mask=f.get("m")), feeds, target="iOS18")
+    mask = _t(feeds["m"]) if mask_kind else None
+    _close(got, F.scaled_dot_product_attention(_t(q), _t(k), _t(v), attn_mask=mask))

@@ -95,3 +95,49 @@ def test_reshape_like_takes_dims_from_reference_tensors(rng):
         {"x": x, "a": a, "b": b},
     )
     np.testing.assert_array_equal(got, torch.from_numpy(x).reshape(6, 2, 2).numpy())  # a.shape[0:1] + b.shape[1:]
+
+
+@pytest.mark.ops("space_to_batch", "batch_to_space")
+def test_space_to_batch_and_back(rng):
+    x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    to_batch, round_trip = run_mil(
+        lambda x: (
+            mb.space_to_batch(x=x, block_shape=[2, 3], paddings=[[1, 0], [0, 0]]),
+            mb.batch_to_space(x=mb.space_to_batch(x=x, block_shape=[2, 3], paddings=[[1, 0], [0, 0]]),
+                              block_shape=[2, 3], crops=[[1, 0], [0, 0]]),
+        ),
+        {"x": x},
+    )
+    padded = F.pad(torch.from_numpy(x), (0, 0, 1, 0)).numpy()
+    for i in range(2):  # TensorFlow order: block offset (i, j) major, then the original batch
+        for j in range(3):
+            np.testing.assert_array_equal(to_batch[(i * 3 + j) * 2:(i * 3 + j + 1) * 2], padded[:, :, i::2, j::3])
+    np.testing.assert_array_equal(round_trip, x)
+
+
+@pytest.mark.ops("sliding_windows", "reverse_sequence")
+def test_sliding_windows_and_reverse_sequence(rng):
+    x = rng.standard_normal((3, 7, 2)).astype(np.float32)
+    lengths = np.array([0, 3, 7], np.int32)
+    windows, reversed_ = run_mil(
+        lambda x, n: (mb.sliding_windows(x=x, axis=1, size=3, stride=2),
+                      mb.reverse_sequence(x=x, lengths=n, seq_axis=1, batch_axis=0)),
+        {"x": x, "n": lengths},
+    )
+    t = torch.from_numpy(x)
+    np.testing.assert_array_equal(windows, t.unfold(1, 3, 2).permute(0, 1, 3, 2).numpy())
+    expected = torch.stack([torch.cat([t[b, :n].flip(0), t[b, n:]]) for b, n in enumerate(lengths)])
+    np.testing.assert_array_equal(reversed_, expected.numpy())
+
+
+@pytest.mark.ops("slice_update")
+def test_slice_update(rng):
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    update = rng.standard_normal((2, 3)).astype(np.float32)
+    got = run_mil(
+        lambda x, u: mb.slice_update(x=x, update=u, begin=[1, 0], end=[3, 6], stride=[1, 2]),
+        {"x": x, "u": update}, target="iOS18",
+    )
+    expected = torch.from_numpy(x).clone()
+    expected[1:3, 0:6:2] = torch.from_numpy(update)
+    np.testing.assert_array_equal(got, expected.numpy())

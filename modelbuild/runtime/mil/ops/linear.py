@@ -55,3 +55,20 @@ def einsum(op: OpContext, *, values: list[np.ndarray], equation: str) -> np.ndar
     except RuntimeError as error:
         raise op.shape_error(f"equation {equation!r} does not fit the inputs ({error})",
                              **{f"values[{i}]": v for i, v in enumerate(values)}) from None
+
+
+@MIL_OPS.register("scaled_dot_product_attention")
+def scaled_dot_product_attention(
+    op: OpContext, *, query: np.ndarray, key: np.ndarray, value: np.ndarray, attn_mask: Any = None
+) -> np.ndarray:
+    """softmax(Q K^T / sqrt(E) + mask) V; a bool mask keeps the True positions (others get -inf)."""
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise op.shape_error("query/key embedding sizes or key/value lengths differ", query=query, key=key, value=value)
+    with torch.no_grad():
+        q, k, v = to_torch(query), to_torch(key), to_torch(value)
+        scores = torch.matmul(q, k.transpose(-1, -2)) / float(np.sqrt(query.shape[-1]))
+        if attn_mask is not None:
+            mask = np.asarray(attn_mask)
+            scores = scores + (torch.from_numpy(np.where(mask, 0.0, -np.inf).astype(np.float32))
+                               if mask.dtype == np.bool_ else to_torch(mask))
+        return to_numpy(torch.matmul(torch.softmax(scores, dim=-1), v))

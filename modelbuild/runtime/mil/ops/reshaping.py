@@ -93,12 +93,11 @@ def reverse(op: OpContext, *, x: np.ndarray, axes: Any = None) -> np.ndarray:
     return np.flip(x, axis=tuple(chosen))
 
 
-@MIL_OPS.register("slice_by_index")
-def slice_by_index(
-    op: OpContext, *, x: np.ndarray, begin: Any, end: Any, stride: Any = None, begin_mask: Any = None,
-    end_mask: Any = None, squeeze_mask: Any = None,
-) -> np.ndarray:
-    """x[begin:end:stride] per axis; masks ignore begin/end; squeeze_mask indexes at begin."""
+def slice_index(
+    op: OpContext, x: np.ndarray, begin: Any, end: Any, stride: Any, begin_mask: Any, end_mask: Any,
+    squeeze_mask: Any,
+) -> tuple[Any, ...]:
+    """The numpy index of x[begin:end:stride] per axis; masks ignore begin/end; squeeze_mask indexes at begin."""
     rank = x.ndim
     begins, ends = int_list(begin), int_list(end)
     strides = int_list(stride) if stride is not None else [1] * rank
@@ -118,7 +117,29 @@ def slice_by_index(
         start = None if masks[0][axis] else begins[axis]
         stop = None if masks[1][axis] else ends[axis]
         index.append(slice(start, stop, strides[axis]))
-    return np.asarray(x[tuple(index)])
+    return tuple(index)
+
+
+@MIL_OPS.register("slice_by_index")
+def slice_by_index(
+    op: OpContext, *, x: np.ndarray, begin: Any, end: Any, stride: Any = None, begin_mask: Any = None,
+    end_mask: Any = None, squeeze_mask: Any = None,
+) -> np.ndarray:
+    return np.asarray(x[slice_index(op, x, begin, end, stride, begin_mask, end_mask, squeeze_mask)])
+
+
+@MIL_OPS.register("slice_update")
+def slice_update(
+    op: OpContext, *, x: np.ndarray, update: Any, begin: Any, end: Any, stride: Any = None,
+    begin_mask: Any = None, end_mask: Any = None, squeeze_mask: Any = None,
+) -> np.ndarray:
+    """x with the slice_by_index region replaced by update (of exactly that region's shape)."""
+    index = slice_index(op, x, begin, end, stride, begin_mask, end_mask, squeeze_mask)
+    if x[index].shape != np.shape(update):
+        raise op.shape_error(f"update must have the sliced shape {x[index].shape}", x=x, update=update)
+    result = x.copy()
+    result[index] = update
+    return result
 
 
 @MIL_OPS.register("slice_by_size")
@@ -178,3 +199,55 @@ def pixel_unshuffle(op: OpContext, *, x: np.ndarray, downscale_factor: Any) -> n
     n, c, h, w = x.shape
     y = x.reshape(n, c, h // f, f, w // f, f).transpose(0, 1, 3, 5, 2, 4)
     return y.reshape(n, c * f * f, h // f, w // f)
+
+
+@MIL_OPS.register("space_to_batch")
+def space_to_batch(op: OpContext, *, x: np.ndarray, block_shape: Any, paddings: Any) -> np.ndarray:
+    """TensorFlow's space_to_batch_nd on (N, C, H, W): pad H, W, then move blocks into the batch."""
+    b0, b1 = int_list(block_shape)
+    pads = np.asarray(paddings).reshape(2, 2)
+    padded = np.pad(x, [(0, 0), (0, 0), tuple(pads[0]), tuple(pads[1])])
+    n, c, h, w = padded.shape
+    if h % b0 or w % b1:
+        raise op.shape_error(f"the padded H, W ({h}, {w}) must be multiples of the block {b0, b1}", x=x)
+    y = padded.reshape(n, c, h // b0, b0, w // b1, b1).transpose(3, 5, 0, 1, 2, 4)
+    return y.reshape(b0 * b1 * n, c, h // b0, w // b1)
+
+
+@MIL_OPS.register("batch_to_space")
+def batch_to_space(op: OpContext, *, x: np.ndarray, block_shape: Any, crops: Any) -> np.ndarray:
+    """The inverse of space_to_batch: blocks of the batch back into H, W, then crop."""
+    b0, b1 = int_list(block_shape)
+    n, c, h, w = x.shape
+    if n % (b0 * b1):
+        raise op.shape_error(f"the batch must be a multiple of {b0 * b1}", x=x)
+    y = x.reshape(b0, b1, n // (b0 * b1), c, h, w).transpose(2, 3, 4, 0, 5, 1).reshape(n // (b0 * b1), c, h * b0, w * b1)
+    (top, bottom), (left, right) = np.asarray(crops).reshape(2, 2)
+    return y[:, :, top:h * b0 - bottom, left:w * b1 - right]
+
+
+@MIL_OPS.register("sliding_windows")
+def sliding_windows(op: OpContext, *, x: np.ndarray, axis: Any, size: Any, stride: Any = 1) -> np.ndarray:
+    """Windows of `size` elements every `stride` along axis: a new dim of windows, then one of size."""
+    ax = normalize_axes(op, axis, x.ndim)[0]
+    size, stride = int(size), int(stride)
+    if size > x.shape[ax]:
+        raise op.shape_error(f"the window size {size} exceeds axis {ax}", x=x)
+    starts = range(0, x.shape[ax] - size + 1, stride)
+    return np.stack([np.take(x, range(s, s + size), axis=ax) for s in starts], axis=ax)
+
+
+@MIL_OPS.register("reverse_sequence")
+def reverse_sequence(op: OpContext, *, x: np.ndarray, lengths: Any, seq_axis: Any = 0, batch_axis: Any = 0) -> np.ndarray:
+    """For each batch index b, reverse the first lengths[b] elements along seq_axis."""
+    seq, batch = normalize_axes(op, seq_axis, x.ndim)[0], normalize_axes(op, batch_axis, x.ndim)[0]
+    counts = int_list(lengths)
+    if len(counts) != x.shape[batch]:
+        raise op.shape_error(f"lengths needs one entry per element of axis {batch}", x=x, lengths=counts)
+    result = x.copy()
+    for b, count in enumerate(counts):
+        source = [slice(None)] * x.ndim
+        source[batch] = b
+        source[seq] = slice(0, count)
+        result[tuple(source)] = np.flip(x[tuple(source)], axis=seq - (1 if batch < seq else 0))
+    return result

@@ -15,6 +15,7 @@ from modelbuild.runtime.nn import (  # noqa: F401  (importing registers the kern
     matmul,
     normalization,
     pooling,
+    random,
     reduce,
     reshape,
     resize,

@@ -28,7 +28,7 @@ def _pads(layer: Layer, hw: tuple[int, int], kernel: tuple[int, int], stride: tu
     return border_amounts(p.valid)
 
 
-def _convolve(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+def _convolve(layer: Layer, x: torch.Tensor, dynamic_weight: torch.Tensor | None = None) -> torch.Tensor:
     p = layer.params
     groups = int(p.nGroups) or 1
     kernel, stride, dilation = pair(p.kernelSize, 3), pair(p.stride, 1), pair(p.dilationFactor, 1)
@@ -38,7 +38,13 @@ def _convolve(layer: Layer, x: torch.Tensor) -> torch.Tensor:
             "input channels", f"{c_in} (input shape {list(x.shape)})",
             f"kernelChannels x nGroups = {p.kernelChannels} x {groups} = {p.kernelChannels * groups}",
         )
-    weight = _tensor(layer, "weights", (int(p.outputChannels), int(p.kernelChannels)) + kernel)
+    shape = (int(p.outputChannels), int(p.kernelChannels)) + kernel
+    if dynamic_weight is not None:
+        if tuple(dynamic_weight.shape) != shape:
+            raise layer.mismatch("weight input shape", list(dynamic_weight.shape), list(shape))
+        weight = dynamic_weight
+    else:
+        weight = _tensor(layer, "weights", shape)
     bias = _tensor(layer, "bias", (int(p.outputChannels),)) if p.hasBias else None
     effective = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
     top, bottom, left, right = _pads(layer, (x.shape[2], x.shape[3]), effective, stride)
@@ -89,11 +95,18 @@ def _deconvolve(layer: Layer, x: torch.Tensor) -> torch.Tensor:
 
 
 @NN_LAYERS.register("convolution")
-def convolution(layer: Layer, x: np.ndarray) -> np.ndarray:
-    """2-D (de)convolution over the last three axes [C, H, W]; leading axes are batch."""
+def convolution(layer: Layer, x: np.ndarray, *weight_input: np.ndarray) -> np.ndarray:
+    """2-D (de)convolution over the last three axes [C, H, W]; leading axes are batch.
+
+    A second input, if present, holds the weights [C_out, C_in / groups, kH, kW].
+    """
     layer.need_rank(x, 3)
     batched, batch = as_batched_chw(np.asarray(x, dtype=np.float32))
     with torch.no_grad():
         t = torch.from_numpy(np.ascontiguousarray(batched))
-        y = _deconvolve(layer, t) if layer.params.isDeconvolution else _convolve(layer, t)
+        if layer.params.isDeconvolution:
+            y = _deconvolve(layer, t)
+        else:
+            dynamic = torch.from_numpy(np.ascontiguousarray(weight_input[0], dtype=np.float32)) if weight_input else None
+            y = _convolve(layer, t, dynamic)
     return from_batched_chw(y.contiguous().numpy(), batch)

@@ -32,13 +32,18 @@ def _combine(layer: Layer, old: np.ndarray, new: np.ndarray) -> np.ndarray:
 
 @NN_LAYERS.register("scatter")
 def scatter(layer: Layer, container: np.ndarray, indices: np.ndarray, updates: np.ndarray) -> np.ndarray:
-    """output[..., indices[i], ...] (op)= updates[..., i, ...] along `axis`, in index order."""
+    """output[..., indices[j], ...] (op)= updates[..., j, ...] along `axis` (indices of any rank)."""
     axis = normalize_axis(layer, int(layer.params.axis), container.ndim)
     out = f32(container).copy()
+    flat_indices = _ints(indices).reshape(-1)
+    expected = container.shape[:axis] + np.shape(indices) + container.shape[axis + 1:]
+    if np.shape(updates) != expected:
+        raise layer.mismatch("updates shape", list(np.shape(updates)), list(expected))
+    flat_updates = f32(updates).reshape(container.shape[:axis] + (flat_indices.size,) + container.shape[axis + 1:])
     moved_out = np.moveaxis(out, axis, 0)
-    moved_updates = np.moveaxis(f32(updates), axis, 0)
+    moved_updates = np.moveaxis(flat_updates, axis, 0)
     size = container.shape[axis]
-    for i, index in enumerate(_ints(indices).reshape(-1)):
+    for i, index in enumerate(flat_indices):
         index = index + size if index < 0 else index
         moved_out[index] = _combine(layer, moved_out[index], moved_updates[i])
     return out

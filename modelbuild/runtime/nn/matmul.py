@@ -50,18 +50,17 @@ def batched_matmul(layer: Layer, a: np.ndarray, *rest: np.ndarray) -> np.ndarray
     if rest:
         b = f32(rest[0])
         a = f32(a)
+        a = a.reshape(1, -1) if a.ndim == 1 else a  # (D) -> (1, D)
+        b = b.reshape(-1, 1) if b.ndim == 1 else b  # (D) -> (D, 1)
         if p.transposeA and a.ndim >= 2:
             a = np.swapaxes(a, -1, -2)
         if p.transposeB and b.ndim >= 2:
             b = np.swapaxes(b, -1, -2)
-        ka = a.shape[-1]
-        kb = b.shape[-2] if b.ndim >= 2 else b.shape[0]
-        if ka != kb:
+        if a.shape[-1] != b.shape[-2]:
             raise layer.mismatch("inner dimensions of a and b", f"{list(a.shape)} and {list(b.shape)}", "equal")
         if a.ndim > 2 and b.ndim > 2:
             broadcast_shapes(layer, a.shape[:-2], b.shape[:-2])
-        y = np.matmul(a, b)
-        return y.reshape(1) if y.ndim == 0 else f32(y)
+        return f32(np.matmul(a, b))
     x1, x2 = int(p.weightMatrixFirstDimension), int(p.weightMatrixSecondDimension)
     if a.shape[-1] != x1:
         raise layer.mismatch(f"last input dimension (input shape {list(a.shape)})", a.shape[-1], f"weightMatrixFirstDimension = {x1}")

@@ -64,7 +64,7 @@ def split(layer: Layer, x: np.ndarray) -> tuple[np.ndarray, ...]:
 
 @NN_LAYERS.register("splitND")
 def split_nd(layer: Layer, x: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Split `axis` into numSplits equal parts or into splitSizes."""
+    """Split `axis` into numSplits (near-)equal parts or into splitSizes."""
     p = layer.params
     axis = normalize_axis(layer, int(p.axis), x.ndim)
     sizes = [int(s) for s in p.splitSizes]
@@ -73,9 +73,9 @@ def split_nd(layer: Layer, x: np.ndarray) -> tuple[np.ndarray, ...]:
             raise layer.mismatch(f"sum of splitSizes {sizes}", sum(sizes), f"axis {axis} size {x.shape[axis]}")
         return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
     n = int(p.numSplits) or len(layer.outputs)
-    if x.shape[axis] % n:
-        raise layer.mismatch(f"axis {axis} size", x.shape[axis], f"a multiple of numSplits = {n}")
-    return tuple(np.split(x, n, axis=axis))
+    if x.shape[axis] < n:
+        raise layer.mismatch(f"axis {axis} size", x.shape[axis], f">= numSplits = {n}")
+    return tuple(np.array_split(x, n, axis=axis))  # uneven: the first parts get one more
 
 
 @NN_LAYERS.register("slice")
@@ -156,8 +156,8 @@ def gather_along_axis(layer: Layer, data: np.ndarray, indices: np.ndarray) -> np
 def tile(layer: Layer, x: np.ndarray, *reps_input: np.ndarray) -> np.ndarray:
     """Repeat the blob `reps` times per axis (reps from the params or a second input)."""
     reps = [int(r) for r in (np.asarray(reps_input[0]).reshape(-1) if reps_input else layer.params.reps)]
-    if len(reps) not in (1, x.ndim):
-        raise layer.mismatch("length of reps", len(reps), f"1 or the input rank {x.ndim}")
+    if not 1 <= len(reps) <= x.ndim:
+        raise layer.mismatch("length of reps", len(reps), f"1 to the input rank {x.ndim} (leading axes repeat once)")
     return np.tile(x, reps)
 
 

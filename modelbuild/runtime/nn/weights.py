@@ -1,6 +1,7 @@
 """Decode NeuralNetwork `WeightParams`: float32, float16 and quantized weights.
 
-Quantized weights follow NeuralNetwork.proto's QuantizationParams: `rawValue`
+int8RawValue holds signed bytes scaled by the linear scale (int8DynamicQuantize
+layers). Quantized weights follow NeuralNetwork.proto's QuantizationParams: `rawValue`
 holds `numberOfBits`-bit unsigned integers packed most significant bit first;
 linear quantization maps q -> scale[c] * q + bias[c] per output channel (or with
 one scale/bias for all), a lookup table maps q -> table[q].
@@ -56,6 +57,16 @@ def _dequantize(wp: Any, count: int, channel_axis_shape: tuple[int, int] | None,
     raise ModelRuntimeError(f"{where}: weights have rawValue but no quantization parameters.")
 
 
+def _int8_values(wp: Any, channel_axis_shape: tuple[int, int] | None) -> np.ndarray:
+    """int8RawValue times the linear quantization scale (one, or one per output channel)."""
+    levels = np.frombuffer(wp.int8RawValue, dtype=np.int8).astype(np.float32)
+    scale = np.asarray(wp.quantization.linearQuantization.scale, dtype=np.float32)
+    if scale.size <= 1:
+        return levels * (scale[0] if scale.size else np.float32(1))
+    leading, channels = channel_axis_shape or (1, scale.size)
+    return (levels.reshape(leading, channels, -1) * scale[None, :, None]).reshape(-1)
+
+
 def decode_weights(
     wp: Any,
     count: int | None = None,
@@ -68,6 +79,8 @@ def decode_weights(
         values = np.asarray(wp.floatValue, dtype=np.float32)
     elif len(wp.float16Value):
         values = np.frombuffer(wp.float16Value, dtype="<f2").astype(np.float32)
+    elif len(wp.int8RawValue):
+        values = _int8_values(wp, channel_axis_shape)
     elif wp.HasField("quantization"):
         if count is None:
             raise ModelRuntimeError(f"{where}: quantized weights need a known element count.")

@@ -120,3 +120,15 @@ def test_input_channels_must_fit_the_kernel(run_layer, rng):
     w = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
     with pytest.raises(ShapeMismatchError, match=r"convolution layer 'conv': input channels: got 5.*expected.*= 4"):
         run_layer(_add_conv(w), {"x": x})
+
+
+def test_weights_from_a_second_input(run_layer, rng):
+    x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+
+    def add(builder):
+        builder.add_convolution("conv", 3, 4, 3, 3, 1, 1, "valid", 1, None, None, False,
+                                input_name=["x", "w"], output_name="y")
+
+    y = run_layer(add, {"x": x, "w": w})
+    np.testing.assert_allclose(y, _torch_conv(x, w, None, (1, 1), (0, 0, 0, 0)), rtol=1e-4, atol=1e-5)

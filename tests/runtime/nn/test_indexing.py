@@ -18,6 +18,22 @@ def test_scatter_along_an_axis(run_layer, rng, mode, op):
     np.testing.assert_allclose(y, expected, rtol=1e-6)
 
 
+@pytest.mark.ops("scatter", "gather")
+def test_scatter_with_multi_dimensional_indices_inverts_gather(run_layer, rng):
+    params = rng.standard_normal((3, 5, 2)).astype(np.float32)
+    indices = np.array([[4, -1], [0, 2]], dtype=np.float32)  # 4 and -1 are the same row: both write equal values
+
+    def add(builder):
+        builder.add_gather("g", ["p", "i"], "updates", axis=1)
+        builder.add_elementwise("scale", ["updates"], "updates2", "MULTIPLY", alpha=2.0)
+        builder.add_scatter("s", ["p", "i", "updates2"], "y", axis=1, mode="UPDATE")
+
+    y = run_layer(add, {"p": params, "i": indices})
+    expected = params.copy()
+    expected[:, [4, 0, 2]] *= 2
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
+
+
 @pytest.mark.ops("scatterND", "gatherND")
 def test_scatter_nd_and_gather_nd(run_layer, rng):
     data = rng.standard_normal((3, 4, 2)).astype(np.float32)

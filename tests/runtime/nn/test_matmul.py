@@ -34,15 +34,15 @@ def test_inner_product_input_channels_must_match(run_layer, rng):
 @pytest.mark.ops("batchedMatmul")
 @pytest.mark.parametrize("shape_a, shape_b, ta, tb", [
     ((2, 3, 4), (2, 4, 5), False, False), ((3, 4), (2, 4, 5), False, False), ((2, 4, 3), (5, 4), True, True),
-    ((4,), (4, 2), False, False),
+    ((4,), (4, 2), False, False), ((4,), (4,), False, False), ((3, 4), (4,), False, False),
 ])
 def test_batched_matmul_two_inputs(run_layer, rng, shape_a, shape_b, ta, tb):
     a = rng.standard_normal(shape_a).astype(np.float32)
     b = rng.standard_normal(shape_b).astype(np.float32)
     y = run_layer(lambda bl: bl.add_batched_mat_mul("mm", ["a", "b"], "y", transpose_a=ta, transpose_b=tb), {"a": a, "b": b})
-    aa = np.swapaxes(a, -1, -2) if ta else a
-    bb = np.swapaxes(b, -1, -2) if tb else b
-    np.testing.assert_allclose(y, np.matmul(aa, bb), rtol=1e-5, atol=1e-6)
+    aa = np.swapaxes(a, -1, -2) if ta else a.reshape(1, -1) if a.ndim == 1 else a
+    bb = np.swapaxes(b, -1, -2) if tb else b.reshape(-1, 1) if b.ndim == 1 else b
+    np.testing.assert_allclose(y, np.matmul(aa, bb), rtol=1e-5, atol=1e-6)  # rank >= 2, as the proto says
 
 
 @pytest.mark.ops("batchedMatmul")
@@ -53,7 +53,7 @@ def test_batched_matmul_with_weight_matrix(run_layer, rng):
     y = run_layer(lambda bl: bl.add_batched_mat_mul("mm", ["a"], "y", weight_matrix_rows=4, weight_matrix_columns=5,
                                                     W=w, bias=bias), {"a": a})
     np.testing.assert_allclose(y, a @ w + bias, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ShapeMismatchError, match="inner dimensions"):
+    with pytest.raises(ShapeMismatchError, match="inner dimensions"):  # a [2, 3, 4] @ b [3, 4]
         run_layer(lambda bl: bl.add_batched_mat_mul("mm", ["a", "b"], "y"), {"a": a, "b": np.zeros((3, 4))})
 
 

@@ -44,6 +44,10 @@ def test_split_and_split_nd(run_layer, rng):
     np.testing.assert_array_equal(parts[1], x[..., 1:])
     parts = run_layer(lambda b: b.add_split_nd("s", "x", ["p", "q"], axis=1, num_splits=2), {"x": x}, outputs=("p", "q"))
     np.testing.assert_array_equal(parts[0], x[:, :3])
+    x7 = rng.standard_normal((7, 2)).astype(np.float32)  # uneven: the first parts are one larger
+    parts = run_layer(lambda b: b.add_split_nd("s", "x", ["p", "q", "r"], axis=0, num_splits=3), {"x": x7}, outputs=("p", "q", "r"))
+    assert [part.shape[0] for part in parts] == [3, 2, 2]
+    np.testing.assert_array_equal(np.concatenate(parts), x7)
 
 
 @pytest.mark.ops("slice")
@@ -90,9 +94,12 @@ def test_gather_with_negative_indices_and_axis(run_layer, rng):
 
 
 @pytest.mark.ops("tile")
-def test_tile(run_layer, rng):
-    x = rng.standard_normal((2, 3)).astype(np.float32)
-    np.testing.assert_array_equal(run_layer(lambda b: b.add_tile("t", "x", "y", reps=[2, 3]), {"x": x}), np.tile(x, (2, 3)))
+@pytest.mark.parametrize("reps", [[2, 3, 1], [3], [2, 2]])
+def test_tile(run_layer, rng, reps):
+    x = rng.standard_normal((2, 3, 2)).astype(np.float32)
+    np.testing.assert_array_equal(run_layer(lambda b: b.add_tile("t", "x", "y", reps=reps), {"x": x}), np.tile(x, reps))
+    y = run_layer(lambda b: b.add_tile("t", ["x", "r"], "y"), {"x": x, "r": np.array(reps, dtype=np.float32)})
+    np.testing.assert_array_equal(y, np.tile(x, reps))
 
 
 @pytest.mark.ops("crop")

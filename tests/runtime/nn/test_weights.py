@@ -59,6 +59,15 @@ def test_lookup_table_quantization():
         decode_weights(wp, 7)
 
 
+def test_int8_raw_values_with_per_channel_scale():
+    levels = np.array([[-128, 0, 5], [127, -3, 1]], dtype=np.int8)
+    wp = _weight_params()
+    wp.int8RawValue = levels.tobytes()
+    wp.quantization.numberOfBits = 8
+    wp.quantization.linearQuantization.scale.extend([0.5, 2.0])
+    np.testing.assert_array_equal(decode_weights(wp, 6).reshape(2, 3), levels * np.array([[0.5], [2.0]]))
+
+
 def test_wrong_count_is_reported():
     wp = _weight_params()
     wp.floatValue.extend([1.0, 2.0, 3.0])

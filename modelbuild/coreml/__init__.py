@@ -8,11 +8,13 @@ metadata are exactly as declared; `save_mlmodel` writes it atomically;
 from __future__ import annotations
 
 from modelbuild.coreml.artifacts import package_digest, save_mlmodel
+from modelbuild.coreml.classifier import Classifier
 from modelbuild.coreml.convert import convert
 from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.features import FeatureSpec, ImageInput, ImageOutput, Metadata
 
 __all__ = [
+    "Classifier",
     "CoreMLBuildError",
     "FeatureSpec",
     "ImageInput",

@@ -3,7 +3,8 @@
 One path for both frontends and both formats:
 
     frontend (onnx2coreml | jit.trace + coremltools torch frontend) -> MIL program
-    -> program edits (check shapes, rename, image-output deprocessing, I/O types)
+    -> program edits (check shapes, rename, per-channel input scaling,
+       image-output deprocessing, classifier softmax, I/O types)
     -> coremltools backend (neuralnetwork | mlprogram; image inputs become
        NeuralNetwork `preprocessing` or ML Program mul/add ops)
     -> [neuralnetwork + float16: fp16 weights] -> spec edits (metadata, descriptions, checks)
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from modelbuild.coreml import frontends, program_edits, spec_edits
+from modelbuild.coreml.classifier import (Classifier, append_softmax, check_classifier, check_classifier_spec,
+                                          classifier_config)
 from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.features import FeatureSpec, Metadata, check_features
 from modelbuild.coreml.quiet import quiet_conversion
@@ -34,13 +37,16 @@ def convert(
     minimum_deployment_target: str,
     compute_precision: Precision = "float32",
     metadata: Metadata = Metadata(),
+    classifier: Classifier | None = None,
 ) -> Any:
     """Convert a model to Core ML with exactly the declared inputs, outputs and metadata.
 
     `inputs` and `outputs` follow the model's positional order (forward()
     arguments / ONNX graph inputs; returned values / ONNX graph outputs).
     float16 means an fp16 ML Program (float32 I/O, casts inside) or, for
-    neuralnetwork, fp16 weights. Returns a `coremltools.models.MLModel`;
+    neuralnetwork, fp16 weights. With a `classifier`, the single output
+    (the logits) becomes a predicted-label output and a probability
+    dictionary output (see `modelbuild.coreml.classifier`). Returns a `coremltools.models.MLModel`;
     raises `CoreMLBuildError` for anything that cannot work.
     """
     ct = coremltools()
@@ -51,20 +57,24 @@ def convert(
     inputs, outputs = list(inputs), list(outputs)
     check_features(inputs, "input")
     check_features(outputs, "output")
+    if classifier is not None:
+        check_classifier(classifier, inputs, outputs)
     with quiet_conversion() as log:
         try:
-            mlmodel = _convert(ct, plan, onnx_path, torch_model, inputs, outputs)
+            mlmodel = _convert(ct, plan, onnx_path, torch_model, inputs, outputs, classifier)
         except CoreMLBuildError:
             raise
         except Exception as exc:
             raise CoreMLBuildError(_failure_message(plan, exc, log.getvalue())) from exc
         spec = mlmodel.get_spec()
-        spec_edits.describe(spec, inputs, outputs, metadata, _frontend_label(plan))
+        spec_edits.describe(spec, inputs, None if classifier else outputs, metadata, _frontend_label(plan))
+        if classifier is not None:
+            check_classifier_spec(spec, classifier, outputs[0].description)
         return spec_edits.rebuild(ct, mlmodel, spec)
 
 
 def _convert(ct, plan: Plan, onnx_path: Path | None, torch_model: Any,
-             inputs: list[FeatureSpec], outputs: list[FeatureSpec]) -> Any:
+             inputs: list[FeatureSpec], outputs: list[FeatureSpec], classifier: Classifier | None) -> Any:
     if plan.frontend == "onnx":
         program = frontends.onnx_to_program(ct, plan, onnx_path)
     else:
@@ -72,17 +82,22 @@ def _convert(ct, plan: Plan, onnx_path: Path | None, torch_model: Any,
     func = program_edits.main_function(program)
     program_edits.check_signature(func, inputs, outputs)
     program_edits.rename_features(func, [f.name for f in inputs], [f.name for f in outputs])
+    program_edits.scale_channels(func, inputs)
     program_edits.append_deprocessing(func, outputs)
     input_types, output_types = program_edits.io_types(ct, inputs, outputs)
-    func.set_output_types(output_types)
-    precision_kwargs = {}
+    extra_kwargs = {}
+    if classifier is None:
+        func.set_output_types(output_types)
+    else:
+        append_softmax(func, classifier)
+        extra_kwargs["classifier_config"] = classifier_config(ct, classifier)
     if plan.format == "mlprogram":
-        precision_kwargs["compute_precision"] = (
+        extra_kwargs["compute_precision"] = (
             ct.precision.FLOAT16 if plan.compute_precision == "float16" else ct.precision.FLOAT32
         )
     mlmodel = ct.convert(
         program, convert_to=plan.format, minimum_deployment_target=plan.target,
-        inputs=input_types, **precision_kwargs,
+        inputs=input_types, **extra_kwargs,
     )
     if plan.format == "neuralnetwork" and plan.compute_precision == "float16":
         from coremltools.models.neural_network import quantization_utils

@@ -24,11 +24,26 @@ FEATURE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 @dataclass(frozen=True)
 class ImageInput:
-    """Declare a model input as an image: tensor = scale * pixel + bias (per channel)."""
+    """Declare a model input as an image: tensor = (scale * pixel + bias[c]) * channel_scale[c].
+
+    `channel_scale` (None: all 1) is what Core ML's own preprocessing cannot
+    express; it becomes a `mul` op at the start of the graph.
+    """
 
     scale: float = 1.0
     bias: tuple[float, ...] = (0.0, 0.0, 0.0)
     color_layout: ColorLayout = "RGB"
+    channel_scale: tuple[float, ...] | None = None
+
+    @classmethod
+    def from_mean_std(cls, mean: tuple[float, ...], std: tuple[float, ...], *, pixel_scale: float = 1 / 255,
+                      color_layout: ColorLayout = "RGB") -> "ImageInput":
+        """tensor = (pixel_scale * pixel - mean[c]) / std[c], e.g. torchvision's ImageNet normalisation.
+
+        `mean` and `std` are in the tensor's channel order (B, G, R for BGR).
+        """
+        return cls(scale=pixel_scale, bias=tuple(-float(m) for m in mean), color_layout=color_layout,
+                   channel_scale=tuple(1 / float(s) if s else float("inf") for s in std))
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,22 @@ def channel_biases(image: ImageSpec) -> tuple[float, ...]:
     )
 
 
+def channel_scales(image: ImageInput) -> tuple[float, ...]:
+    """The per-channel factor applied after scale and bias, one value per channel (1s when unset)."""
+    channels = COLOR_LAYOUTS[image.color_layout]
+    if image.channel_scale is None:
+        return (1.0,) * channels
+    factors = tuple(float(f) for f in image.channel_scale)
+    if len(factors) == channels:
+        return factors
+    if len(factors) == 1:
+        return factors * channels
+    raise CoreMLBuildError(
+        f"An image channel_scale of {len(factors)} values {factors!r} does not fit color layout "
+        f"{image.color_layout!r}: give {channels} value(s), one per channel, or a single value."
+    )
+
+
 def check_features(features: list[FeatureSpec], role: Literal["input", "output"]) -> None:
     """Raise CoreMLBuildError for a feature list that no Core ML model can have."""
     seen: set[str] = set()
@@ -129,3 +160,8 @@ def _check_image(feature: FeatureSpec, role: str) -> None:
         )
     if not all(math.isfinite(b) for b in channel_biases(image)):
         raise CoreMLBuildError(f"Image {role} {feature.name!r} has a non-finite bias {image.bias!r}.")
+    if isinstance(image, ImageInput) and not all(math.isfinite(f) and f != 0 for f in channel_scales(image)):
+        raise CoreMLBuildError(
+            f"Image input {feature.name!r} has channel_scale {image.channel_scale!r}; give finite, non-zero "
+            "numbers (for a normalisation by std, channel_scale is 1 / std)."
+        )

@@ -6,6 +6,8 @@ Result: the same function with
 - its inputs and outputs checked against the declared shapes, in positional order;
 - inputs and outputs renamed to the declared names (an internal value that
   already carries one of those names is renamed out of the way first);
+- for every image input with a `channel_scale`, a `mul` by it right after
+  the input (Core ML's own preprocessing has one scale for all channels);
 - for every image output, the deprocessing pixel = scale * tensor + bias
   appended as `mul`/`add` ops (Core ML never rescales image outputs);
 - the Core ML input/output types (`ImageType` / float32 `TensorType`) that
@@ -20,9 +22,17 @@ from typing import Any, Iterator
 import numpy as np
 
 from modelbuild.coreml.errors import CoreMLBuildError
-from modelbuild.coreml.features import FeatureSpec, ImageInput, ImageOutput, channel_biases
+from modelbuild.coreml.features import FeatureSpec, ImageInput, ImageOutput, channel_biases, channel_scales
 
 DEPROCESS_SCOPE = "modelbuild_image_output"
+CHANNEL_SCALE_SCOPE = "modelbuild_image_input"
+
+
+def edit_scopes(func: Any, label: str) -> list[Any]:
+    """The scope infos an op added by modelbuild needs (coremltools checks the frontend's scopes)."""
+    from coremltools.converters.mil.mil.scope import ScopeInfo
+
+    return [ScopeInfo(source=source, data=[label]) for source in func._essential_scope_sources]
 
 
 def main_function(program: Any) -> Any:
@@ -98,9 +108,8 @@ def _fresh_name(name: str, taken: set[str]) -> str:
 def append_deprocessing(func: Any, outputs: list[FeatureSpec]) -> None:
     """Append pixel = scale * tensor + bias to every image output (the output keeps its name)."""
     from coremltools.converters.mil import Builder as mb
-    from coremltools.converters.mil.mil.scope import ScopeInfo
 
-    scopes = [ScopeInfo(source=source, data=[DEPROCESS_SCOPE]) for source in func._essential_scope_sources]
+    scopes = edit_scopes(func, DEPROCESS_SCOPE)
     input_vars = set(map(id, func.inputs.values()))
     new_outputs = []
     for var, feature in zip(list(func.outputs), outputs):
@@ -123,6 +132,29 @@ def append_deprocessing(func: Any, outputs: list[FeatureSpec]) -> None:
         result.set_name(name)
         new_outputs.append(result)
     func.set_outputs(new_outputs)
+
+
+def scale_channels(func: Any, inputs: list[FeatureSpec]) -> None:
+    """Multiply every image input with a `channel_scale` by it, per channel, before anything else.
+
+    Core ML's image preprocessing (scale * pixel + bias) has one scale for all
+    channels; this `mul` by a (1, C, 1, 1) constant completes it to
+    (scale * pixel + bias[c]) * channel_scale[c]. Every use of the input,
+    except the new `mul`, is rewired to the product.
+    """
+    from coremltools.converters.mil import Builder as mb
+
+    scopes = edit_scopes(func, CHANNEL_SCALE_SCOPE)
+    for feature in inputs:
+        image = feature.image
+        if not isinstance(image, ImageInput) or image.channel_scale is None:
+            continue
+        var = func.inputs[feature.name]
+        factors = np.array(channel_scales(image), dtype=np.float32).reshape(1, -1, 1, 1)
+        first_op = func.operations[0] if func.operations else None
+        with func, mb.scope(*scopes):
+            scaled = mb.mul(x=var, y=factors, name=f"{feature.name}_channel_scale", before_op=first_op)
+        func.replace_uses_of_var_after_op(anchor_op=scaled.op, old_var=var, new_var=scaled)
 
 
 def io_types(ct, inputs: list[FeatureSpec], outputs: list[FeatureSpec]) -> tuple[list[Any], list[Any]]:

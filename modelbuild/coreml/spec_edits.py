@@ -19,9 +19,13 @@ FRONTEND_KEY = "modelbuild.coreml.frontend"
 _COLOR_SPACES = {"RGB": "RGB", "BGR": "BGR", "GRAYSCALE": "GRAYSCALE"}
 
 
-def describe(spec: Any, inputs: list[FeatureSpec], outputs: list[FeatureSpec], metadata: Metadata,
+def describe(spec: Any, inputs: list[FeatureSpec], outputs: list[FeatureSpec] | None, metadata: Metadata,
              frontend_label: str) -> None:
-    """Write metadata and feature descriptions into `spec`, fill output shapes, check features."""
+    """Write metadata and feature descriptions into `spec`, fill output shapes, check features.
+
+    `outputs=None` leaves the outputs alone (a classifier's are checked by
+    `modelbuild.coreml.classifier.check_classifier_spec`).
+    """
     meta = spec.description.metadata
     meta.shortDescription = metadata.short_description
     meta.author = metadata.author
@@ -36,8 +40,10 @@ def describe(spec: Any, inputs: list[FeatureSpec], outputs: list[FeatureSpec], m
                 f"Core ML user-defined metadata must map strings to strings; got {key!r}: {value!r}."
             )
         meta.userDefined[key] = value
-    for role, declared, described in (("input", inputs, spec.description.input),
-                                      ("output", outputs, spec.description.output)):
+    roles = [("input", inputs, spec.description.input)]
+    if outputs is not None:
+        roles.append(("output", outputs, spec.description.output))
+    for role, declared, described in roles:
         if [d.name for d in described] != [f.name for f in declared]:
             raise CoreMLBuildError(
                 f"The converted model's {role}s are {[d.name for d in described]}, not the declared "

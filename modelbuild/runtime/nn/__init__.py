@@ -22,6 +22,7 @@ from modelbuild.runtime.nn import (  # noqa: F401  (importing registers the kern
     slicing,
     tensors,
     unary,
+    volumetric,
 )
 from modelbuild.runtime.nn.engine import NeuralNetworkEngine
 from modelbuild.runtime.nn.layer import NN_LAYERS, Layer

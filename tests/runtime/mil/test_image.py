@@ -80,3 +80,55 @@ def test_upsample_bilinear_without_half_pixel_centres_is_asymmetric():
     got = run_mil(lambda x: mb.upsample_bilinear(x=x, scale_factor_height=1.0, scale_factor_width=2.5,
                                                  align_corners=False, half_pixel_centers=False), {"x": x})
     np.testing.assert_allclose(got[0, 0, 0], 2 + 4 * np.array(DOCUMENTED_GRIDS["DEFAULT", 5]), rtol=1e-6)
+
+
+@pytest.mark.ops("crop")
+def test_crop(x):
+    got = run_mil(lambda x: mb.crop(x=x, crop_height=[1, 2], crop_width=[0, 3]), {"x": x})
+    np.testing.assert_array_equal(got, torch.from_numpy(x)[..., 1:3, 0:3].numpy())
+
+
+@pytest.mark.ops("crop_resize")
+@pytest.mark.parametrize("target, roi, expected", [
+    # coremltools' iOS14 TestCropResize cases: ALIGN_CORNERS crops of a 4 x 4 ramp (1..16)
+    (2, [1, 1, 2, 2], [6, 7, 10, 11]),
+    (1, [1, 1, 2, 2], [8.5]),
+    (2, [2, 2, 1, 1], [11, 10, 7, 6]),
+    (4, [1, 1, 2, 2], [6, 6 + 1 / 3, 6 + 2 / 3, 7, 7 + 1 / 3, 7 + 2 / 3, 8, 8 + 1 / 3, 8 + 2 / 3, 9, 9 + 1 / 3,
+                       9 + 2 / 3, 10, 10 + 1 / 3, 10 + 2 / 3, 11]),
+])
+def test_crop_resize_align_corners_matches_coremltools_cases(target, roi, expected):
+    x = np.arange(1, 17, dtype=np.float32).reshape(1, 1, 4, 4)
+    got = run_mil(lambda x: mb.crop_resize(x=x, roi=np.array(roi, np.float32).reshape(1, 1, 4, 1, 1),
+                                           target_height=target, target_width=target, sampling_mode="ALIGN_CORNERS"),
+                  {"x": x})
+    np.testing.assert_allclose(got.reshape(-1), expected, rtol=1e-5)
+
+
+@pytest.mark.ops("crop_resize")
+def test_crop_resize_offset_corners_is_roi_align(rng):
+    import torchvision
+
+    x = rng.standard_normal((2, 3, 9, 10)).astype(np.float32)
+    boxes = np.array([[1.0, 2.0, 6.5, 8.0], [0.5, 0.0, 4.0, 3.0]], np.float32)  # h0, w0, h1, w1
+    got = run_mil(lambda x: mb.crop_resize(x=x, boxes=boxes, box_indices=np.array([1, 0], np.int32), target_height=3,
+                                           target_width=4, sampling_mode="OFFSET_CORNERS"), {"x": x}, target="iOS17")
+    rois = torch.tensor([[1, 2.0, 1.0, 8.0, 6.5], [0, 0.0, 0.5, 3.0, 4.0]])  # (index, w0, h0, w1, h1)
+    expected = torchvision.ops.roi_align(torch.from_numpy(x), rois, (3, 4), sampling_ratio=1, aligned=False)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.ops("resize")
+def test_resize_ios17(x):
+    linear, nearest = run_mil(
+        lambda x: (
+            mb.resize(x=x, shape=np.array([7, 9], np.int32), resized_dims=np.uint32(2),
+                      sampling_mode="STRICT_ALIGN_CORNERS"),
+            mb.resize(x=x, shape=np.array([0, 12], np.int32), resized_dims=np.uint32(2),
+                      interpolation_mode="NEAREST_NEIGHBOR"),
+        ),
+        {"x": x}, target="iOS17",
+    )
+    t = torch.from_numpy(x)
+    _close(linear, F.interpolate(t, size=(7, 9), mode="bilinear", align_corners=True))
+    _close(nearest, F.interpolate(t, size=(5, 12), mode="nearest"))

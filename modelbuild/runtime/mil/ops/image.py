@@ -108,3 +108,136 @@ def resize_bilinear(
     sampling_mode: str = "DEFAULT",
 ) -> np.ndarray:
     return _bilinear(op, x, int(target_size_height), int(target_size_width), str(sampling_mode))
+
+
+@MIL_OPS.register("crop")
+def crop(op: OpContext, *, x: np.ndarray, crop_height: Any, crop_width: Any) -> np.ndarray:
+    (top, bottom), (left, right) = (np.asarray(c, np.int64).reshape(2) for c in (crop_height, crop_width))
+    if x.ndim < 3 or top + bottom >= x.shape[-2] or left + right >= x.shape[-1]:
+        raise op.shape_error("the crop amounts must leave part of the last two dims", x=x)
+    return x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]
+
+
+def box_grid(mode: str, start: float, end: float, size_out: int) -> np.ndarray:
+    """Sample coordinates inside [start, end]; with start = 0 and end = Xin - 1 this is `sampling_grid`."""
+    i = np.arange(size_out, dtype=np.float64)
+    extent = end - start  # "Xin - 1" of the resize grids
+    if mode in ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS"):
+        if size_out == 1:
+            return np.full(1, (start + end) / 2 if mode == "ALIGN_CORNERS" else start)
+        return start + i * extent / (size_out - 1)
+    if mode == "DEFAULT":
+        return start + i * (extent + 1) / size_out
+    if mode == "OFFSET_CORNERS":
+        delta = max(1.0, extent) / size_out
+        return start + 0.5 * delta + i * delta
+    if mode == "UNALIGN_CORNERS":
+        spacing = (extent + 1) / size_out
+        return start + i * spacing + 0.5 * spacing - 0.5
+    raise ValueError(f"sampling mode {mode!r} is not one of {', '.join(SAMPLING_MODES)}")
+
+
+def _sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, pad_value: Any) -> np.ndarray:
+    """Bilinear samples of image (C, H, W) at rows x cols; outside the image: pad_value (or the edge)."""
+    height, width = image.shape[-2:]
+    data = _lerp_axis(image.astype(np.float32), np.clip(rows, 0, height - 1), -2)
+    data = _lerp_axis(data, np.clip(cols, 0, width - 1), -1)
+    if pad_value is not None:
+        outside = ((rows < 0) | (rows > height - 1))[:, None] | ((cols < 0) | (cols > width - 1))[None, :]
+        data = np.where(outside, np.float32(pad_value), data)
+    return data
+
+
+_BOX_MODES = ("CORNERS_HEIGHT_FIRST", "CORNERS_WIDTH_FIRST", "CENTER_SIZE_HEIGHT_FIRST", "CENTER_SIZE_WIDTH_FIRST")
+
+
+def _box_corners(op: OpContext, box: np.ndarray, mode: str) -> tuple[float, float, float, float]:
+    """(h_start, w_start, h_end, w_end) of a box in any box_coordinate_mode."""
+    a, b, c, d = (float(v) for v in box)
+    if mode == "CORNERS_HEIGHT_FIRST":
+        return a, b, c, d
+    if mode == "CORNERS_WIDTH_FIRST":
+        return b, a, d, c
+    if mode == "CENTER_SIZE_HEIGHT_FIRST":
+        return a - c / 2, b - d / 2, a + c / 2, b + d / 2
+    if mode == "CENTER_SIZE_WIDTH_FIRST":
+        return b - d / 2, a - c / 2, b + d / 2, a + c / 2
+    raise op.value_error(f"box_coordinate_mode {mode!r} is not one of {', '.join(_BOX_MODES)}")
+
+
+def _crops(
+    op: OpContext, x: np.ndarray, boxes: np.ndarray, images: list[list[int]], target_height: Any,
+    target_width: Any, normalized_coordinates: Any, spatial_scale: Any, box_coordinate_mode: str,
+    sampling_mode: str, pad_value: Any,
+) -> np.ndarray:
+    """(N, len(images[n]), C, th, tw): box n resized from each image listed for it."""
+    if x.ndim != 4:
+        raise op.shape_error("x must be (B, C, H, W)", x=x)
+    height, width = x.shape[-2:]
+    results = []
+    for box, chosen in zip(boxes, images):
+        h0, w0, h1, w1 = _box_corners(op, box * float(spatial_scale), box_coordinate_mode)
+        if bool(normalized_coordinates):
+            h0, h1, w0, w1 = h0 * (height - 1), h1 * (height - 1), w0 * (width - 1), w1 * (width - 1)
+        rows = box_grid(sampling_mode, h0, h1, int(target_height))
+        cols = box_grid(sampling_mode, w0, w1, int(target_width))
+        results.append(np.stack([_sample(x[b], rows, cols, pad_value) for b in chosen]))
+    return np.stack(results)
+
+
+@MIL_OPS.register("crop_resize")
+def crop_resize(
+    op: OpContext, *, x: np.ndarray, roi: Any = None, boxes: Any = None, box_indices: Any = None,
+    target_height: Any = 1, target_width: Any = 1, normalized_coordinates: Any = False, spatial_scale: Any = 1.0,
+    box_coordinate_mode: str = "CORNERS_HEIGHT_FIRST", sampling_mode: str = "DEFAULT", pad_value: Any = None,
+) -> np.ndarray:
+    """Bilinear crops of boxes. iOS15/16 `roi` (N, 1, 4|5, 1, 1): every image, or the indexed one,
+    giving (N, B|1, C, th, tw); iOS17 `boxes` (N, 4) with `box_indices`, giving (N, C, th, tw).
+    ALIGN_CORNERS grids within a box follow coremltools' tests; the other sampling modes use the
+    resize_bilinear grids with [0, Xin - 1] replaced by the box's [start, end]."""
+    settings = (target_height, target_width, normalized_coordinates, spatial_scale, box_coordinate_mode,
+                sampling_mode, pad_value)
+    if boxes is not None:
+        flat = np.asarray(boxes, np.float64).reshape(-1, 4)
+        indices = np.arange(len(flat)) if box_indices is None else np.asarray(box_indices).reshape(-1)
+        if indices.size != len(flat) or indices.max(initial=0) >= x.shape[0]:
+            raise op.shape_error("box_indices must hold one image index < B per box", x=x, boxes=flat)
+        return _crops(op, x, flat, [[int(i)] for i in indices], *settings)[:, 0]
+    rows = np.asarray(roi, np.float64).reshape(np.shape(roi)[0], -1)
+    if rows.shape[1] == 5:
+        return _crops(op, x, rows[:, 1:], [[int(i)] for i in rows[:, 0]], *settings)
+    if rows.shape[1] != 4:
+        raise op.shape_error("roi must be (N, 1, 4, 1, 1) or (N, 1, 5, 1, 1)", roi=roi)
+    return _crops(op, x, rows, [list(range(x.shape[0]))] * len(rows), *settings)
+
+
+_INTERPOLATIONS = ("LINEAR", "NEAREST_NEIGHBOR")
+
+
+@MIL_OPS.register("resize")
+def resize(
+    op: OpContext, *, x: np.ndarray, shape: Any, resized_dims: Any, interpolation_mode: str = "LINEAR",
+    sampling_mode: str = "DEFAULT",
+) -> np.ndarray:
+    """iOS17: resize the last `resized_dims` (1 or 2) dims to the end of `shape` (0 keeps x's size).
+
+    NEAREST_NEIGHBOR takes floor(i * Xin / Xout) (resize_nearest_neighbor) and needs sampling_mode DEFAULT.
+    """
+    count = int(resized_dims)
+    target = [int(v) for v in np.asarray(shape).reshape(-1)][-count:] if count else []
+    if count not in (1, 2) or x.ndim < count:
+        raise op.shape_error(f"resized_dims must be 1 or 2 and at most rank(x), not {count}", x=x)
+    sizes = [x.shape[x.ndim - count + i] if t == 0 else t for i, t in enumerate(target)]
+    height, width = (x.shape[-2], sizes[0]) if count == 1 else sizes
+    data = x if x.ndim >= 3 else x.reshape((1,) * (3 - x.ndim) + x.shape)
+    if interpolation_mode == "LINEAR":
+        result = _bilinear(op, data, height, width, str(sampling_mode))
+    elif interpolation_mode == "NEAREST_NEIGHBOR" and sampling_mode == "DEFAULT":
+        result = _nearest(op, data, np.arange(height) * data.shape[-2] // height,
+                          np.arange(width) * data.shape[-1] // width)
+    else:
+        raise op.value_error(
+            f"interpolation {interpolation_mode!r} with sampling {sampling_mode!r} is not supported; accepted: "
+            f"LINEAR with any of {', '.join(SAMPLING_MODES)}, or NEAREST_NEIGHBOR with DEFAULT"
+        )
+    return result.reshape(x.shape[:-2] + result.shape[-2:]) if x.ndim >= 2 else result.reshape(result.shape[-1:])

@@ -53,7 +53,8 @@ def coreml_fingerprint(recipe: Recipe, variant: str) -> dict[str, Any]:
     spec = recipe.coreml[variant]
     upstream = model_fingerprint(recipe) if spec.frontend == "torch" else _interface(recipe)
     frontend_tool = "onnx2coreml" if spec.frontend == "onnx" else "torch"
-    return {**upstream, "variant": _dump(spec), "file": recipe.coreml_file(variant),
+    classifier = _dump(recipe.classifier) if recipe.is_classifier(variant) else None
+    return {**upstream, "variant": _dump(spec), "file": recipe.coreml_file(variant), "classifier": classifier,
             "description": recipe.description, "metadata": _dump(recipe.metadata),
             "tools": {name: tool_version(name) for name in ("coremltools", frontend_tool)}}
 
@@ -61,6 +62,7 @@ def coreml_fingerprint(recipe: Recipe, variant: str) -> dict[str, Any]:
 def validation_fingerprint(recipe: Recipe) -> dict[str, Any]:
     """What validation reads: the model, the interface, the variants, the validate section, the runtime."""
     return {**model_fingerprint(recipe), "validate": _dump(recipe.validate_),
+            "classifier": recipe.classifier and _dump(recipe.classifier),
             "coreml": {name: _dump(spec) for name, spec in recipe.coreml.items()},
             "runtime": package_digest("modelbuild.runtime"), "validation": package_digest("modelbuild.validation"),
             "tools": {name: tool_version(name) for name in ("onnxruntime", "coremltools")}}

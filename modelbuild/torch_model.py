@@ -17,18 +17,24 @@ class ModelBuildError(RuntimeError):
     """The model could not be built as the recipe says (import, factory call, weights)."""
 
 
-def import_factory(factory: str) -> Any:
+def import_object(reference: str, field: str = "model.factory") -> Any:
     """Import 'package.module:attr' (attr may be dotted) and return the object."""
-    module_name, _, attr = factory.partition(":")
+    module_name, _, attr = reference.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as err:
-        raise ModelBuildError(f"model.factory: cannot import module {module_name!r}: {err}") from None
+        raise ModelBuildError(f"{field}: cannot import module {module_name!r}: {err}") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ModelBuildError(f"model.factory: module {module_name!r} has no attribute {attr!r}") from None
+            raise ModelBuildError(f"{field}: module {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def import_factory(factory: str) -> Any:
+    """Import the model factory 'package.module:attr' and check that it can be called."""
+    obj = import_object(factory)
     if not callable(obj):
         raise ModelBuildError(f"model.factory: {factory!r} is not a class or function")
     return obj
@@ -57,7 +63,12 @@ def build_model(recipe: Recipe, root: Path) -> "torch.nn.Module":
                       f"initialisation (seed {source.seed})", BuildWarning, stacklevel=2)
     else:
         load_weights(model, root / source.weights.path, source.weights)
+    if source.normalize is not None:
+        from modelbuild.zoo.normalize import Normalized
+
+        model = Normalized(model, source.normalize.mean, source.normalize.std)
     return model.eval()
+
 
 
 def load_weights(model: "torch.nn.Module", path: Path, spec) -> None:

@@ -15,7 +15,7 @@ Problem = tuple[tuple, str]
 def cross_field_problems(recipe: Recipe) -> list[Problem]:
     """Every problem that involves more than one field of the recipe."""
     return [*_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_denoise(recipe),
-            *_tolerances(recipe)]
+            *_classifier(recipe), *_tolerances(recipe)]
 
 
 def _inputs(recipe: Recipe) -> Iterator[Problem]:
@@ -86,6 +86,32 @@ def _denoise(recipe: Recipe) -> Iterator[Problem]:
     if denoise.sigma_input is not None and denoise.sigma_input not in recipe.inputs:
         yield here + ("sigma_input",), (f"no input named {denoise.sigma_input!r}; expected one of "
                                         f"{', '.join(recipe.inputs)}")
+
+
+def _classifier(recipe: Recipe) -> Iterator[Problem]:
+    if recipe.classifier is not None:
+        labels = recipe.classifier.labels
+        if (labels.python is None) == (labels.file is None):
+            yield ("classifier", "labels"), "give exactly one of python ('module:attr') or file (a labels file)"
+        if len(recipe.outputs) != 1:
+            yield ("classifier",), f"a classifier has one output (the logits); outputs lists {len(recipe.outputs)}"
+        names = {recipe.classifier.predicted_feature_name, recipe.classifier.probabilities_output}
+        for clash in sorted(names & set(recipe.inputs)):
+            yield ("classifier",), f"output name {clash!r} is also an input name"
+    for variant, spec in recipe.coreml.items():
+        if spec.classifier and recipe.classifier is None:
+            yield ("coreml", variant, "classifier"), "needs a top-level classifier section with the labels"
+        if recipe.is_classifier(variant) and spec.image_outputs:
+            yield ("coreml", variant, "image_outputs"), "a classifier's outputs are a label and probabilities"
+    normalize = recipe.model.normalize
+    if normalize is not None:
+        first = next(iter(recipe.inputs.values()))
+        channels = first.shape[1] if len(first.shape) > 1 else 0
+        if not (len(normalize.mean) == len(normalize.std) == channels):
+            yield ("model", "normalize"), (f"mean and std need one value per channel of the first input "
+                                           f"({channels}); got {len(normalize.mean)} and {len(normalize.std)}")
+        if any(v <= 0 for v in normalize.std):
+            yield ("model", "normalize", "std"), f"every std must be > 0, got {normalize.std}"
 
 
 def _tolerances(recipe: Recipe) -> Iterator[Problem]:

@@ -70,6 +70,9 @@ def _file_problems(recipe: Recipe, root: Path) -> list[tuple[tuple, str]]:
     weights = recipe.model.weights
     if weights is not None and not (root / weights.path).is_file():
         problems.append((("model", "weights", "path"), f"no such file: {root / weights.path}"))
+    if recipe.classifier is not None and recipe.classifier.labels.file is not None:
+        if not (root / recipe.classifier.labels.file).is_file():
+            problems.append((("classifier", "labels", "file"), f"no such file: {root / recipe.classifier.labels.file}"))
     for i, sample in enumerate(recipe.validate_.samples):
         if not (root / sample).is_file():
             problems.append((("validate", "samples", i), f"no such file: {root / sample}"))

@@ -46,6 +46,16 @@ class Weights(Strict):
     strict: bool = Field(True, description="Fail on missing or unexpected keys (listed in the error).")
 
 
+class Normalize(Strict):
+    """Per-channel normalisation put in front of the model: forward((x - mean[c]) / std[c]).
+
+    Core ML images have one scale for all channels, so exact ImageNet-style normalisation
+    belongs in the graph: the built model then takes inputs in [0, 1]."""
+
+    mean: list[float] = Field(min_length=1, description="Per-channel mean, e.g. [0.485, 0.456, 0.406].")
+    std: list[float] = Field(min_length=1, description="Per-channel standard deviation, e.g. [0.229, 0.224, 0.225].")
+
+
 class ModelSource(Strict):
     """How to construct the PyTorch model."""
 
@@ -56,6 +66,8 @@ class ModelSource(Strict):
     init: str | None = Field(None, description="A method to call after construction, before loading weights "
                                                "(e.g. 'init_weights').")
     seed: int = Field(0, description="torch.manual_seed before construction, for reproducible initialisation.")
+    normalize: Normalize | None = Field(None, description="Optional per-channel normalisation of the first input, "
+                                                          "built into the graph.")
 
     @field_validator("factory")
     @classmethod
@@ -144,6 +156,8 @@ class CoreMLVariant(Strict):
                                                "plus .mlmodel or .mlpackage.")
     image_inputs: dict[str, ImageInput] = Field(default_factory=dict, description="Inputs to turn into images.")
     image_outputs: dict[str, ImageOutput] = Field(default_factory=dict, description="Outputs to turn into images.")
+    classifier: bool | None = Field(None, description="Give this variant classifier outputs (default: yes when the "
+                                                      "recipe has a classifier section).")
 
     @model_validator(mode="before")
     @classmethod
@@ -154,16 +168,38 @@ class CoreMLVariant(Strict):
         return data
 
 
+class Labels(Strict):
+    """Where the class labels come from: exactly one of `python` or `file`."""
+
+    python: str | None = Field(None, description="'module:attr', a list of strings or a function returning one "
+                                                 "(e.g. 'modelbuild.zoo.labels:imagenet_labels').")
+    file: str | None = Field(None, description="A text file with one label per line, relative to the project root.")
+
+
+class Classifier(Strict):
+    """Core ML classifier outputs for a model whose single output is the logits [1, N]."""
+
+    labels: Labels = Field(description="The N class labels, in logit order.")
+    predicted_feature_name: str = Field("classLabel", pattern=NAME_PATTERN,
+                                        description="Name of the predicted-label output.")
+    probabilities_output: str = Field("classLabel_probs", pattern=NAME_PATTERN,
+                                      description="Name of the label -> probability dictionary output.")
+    add_softmax: bool = Field(True, description="Add a softmax (the model outputs logits).")
+
+
 class Tolerance(Strict):
     """How close an artifact must stay to the PyTorch model. Figures are in output units, and in
     pixel levels (0..255) for image outputs. Without any, the defaults depend on the artifact:
-    float32 max_abs_of_range 1e-4 (image outputs: max_abs 1 level); float16 min_psnr 40 dB."""
+    float32 max_abs_of_range 1e-4 (image outputs: max_abs 1 level; classifiers: also the same top-1
+    class); float16 min_psnr 40 dB (classifiers: top-1 agreement reported, not required)."""
 
     max_abs: float | None = Field(None, gt=0, description="Largest absolute difference.")
     max_abs_of_range: float | None = Field(None, gt=0, description="Largest absolute difference as a fraction "
                                                                    "of the reference output's value range.")
     min_psnr: float | None = Field(None, description="Smallest PSNR in dB against the reference (peak: the "
                                                      "reference's value range, 255 for images).")
+    min_top1: float | None = Field(None, ge=0, le=1, description="Classifiers: 1 requires the same top-1 class as "
+                                                                "PyTorch on every sample, 0 only reports it.")
 
 
 class Denoise(Strict):
@@ -206,6 +242,8 @@ class Recipe(Strict):
     model: ModelSource = Field(description="The PyTorch model: factory, arguments, weights.")
     inputs: dict[str, Input] = Field(min_length=1, description="Inputs in the order forward() takes them.")
     outputs: dict[str, Output] = Field(min_length=1, description="Outputs in the order forward() returns them.")
+    classifier: Classifier | None = Field(None, description="Class labels and classifier output names for Core ML "
+                                                            "variants (and top-1/top-5 agreement in validation).")
     onnx: OnnxStage = Field(default_factory=OnnxStage, description="The ONNX export: opset, file name, "
                                                                  "the onnxruntime check.")
     coreml: dict[str, CoreMLVariant] = Field(default_factory=dict, description="Core ML variants by name.")
@@ -226,6 +264,11 @@ class Recipe(Strict):
     def onnx_file(self) -> str:
         """File name of the ONNX artifact."""
         return self.onnx.file or f"{self.name}.onnx"
+
+    def is_classifier(self, variant: str) -> bool:
+        """Whether a Core ML variant gets classifier outputs."""
+        wanted = self.coreml[variant].classifier
+        return self.classifier is not None and wanted is not False
 
     def coreml_file(self, variant: str) -> str:
         """File name of a Core ML variant's artifact."""

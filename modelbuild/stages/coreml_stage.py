@@ -29,6 +29,7 @@ def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, targ
         minimum_deployment_target=spec.minimum_deployment_target,
         compute_precision=spec.compute_precision,
         metadata=metadata(recipe),
+        classifier=classifier(recipe, root) if recipe.is_classifier(variant) else None,
     )
     save_mlmodel(mlmodel, target)
     return {"frontend": spec.frontend, "format": spec.format,
@@ -76,6 +77,16 @@ def metadata(recipe: Recipe):
     return Metadata(short_description=recipe.description, author=recipe.metadata.author,
                     license=recipe.metadata.license, version=recipe.metadata.version,
                     user_defined={"modelbuild.recipe": recipe.name, "modelbuild.version": __version__})
+
+
+def classifier(recipe: Recipe, root: Path):
+    """The recipe's classifier section as a modelbuild.coreml Classifier (labels resolved)."""
+    from modelbuild.coreml import Classifier
+    from modelbuild.labels import resolve_labels
+
+    spec = recipe.classifier
+    return Classifier(labels=tuple(resolve_labels(spec.labels, root)), predicted_feature_name=spec.predicted_feature_name,
+                      probabilities_output=spec.probabilities_output, add_softmax=spec.add_softmax)
 
 
 def _bias(image) -> tuple[float, ...]:

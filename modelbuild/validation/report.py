@@ -16,7 +16,7 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        return self.value <= self.limit if self.kind == "max" else self.value >= self.limit
+        return bool(self.value <= self.limit if self.kind == "max" else self.value >= self.limit)
 
 
 @dataclass
@@ -92,7 +92,8 @@ class Report:
         return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows)
 
 
-COMPARISON_HEADER = ["", "artifact", "sample", "output", "max abs", "max rel", "PSNR (dB)", "limits"]
+COMPARISON_HEADER = ["", "artifact", "sample", "output", "max abs", "max rel", "PSNR (dB)", "top-1 / top-5",
+                     "limits"]
 
 
 def comparison_rows(report: Report) -> tuple[list[str], list[list[str]], list[bool]]:
@@ -101,12 +102,14 @@ def comparison_rows(report: Report) -> tuple[list[str], list[list[str]], list[bo
     for c in report.comparisons:
         mark = "✓" if c.passed else "✗"
         if c.error:
-            rows.append([mark, c.artifact, c.sample, c.output, f"error: {c.error}", "", "", ""])
+            rows.append([mark, c.artifact, c.sample, c.output, f"error: {c.error}", "", "", "", ""])
         else:
             f = c.figures
             limits = ", ".join(f"{k.figure} {'<=' if k.kind == 'max' else '>='} {k.limit:.3g}" for k in c.checks)
+            agreement = (f"{'same' if f['top1'] else 'DIFFERENT'} / {'in' if f['top5'] else 'NOT in'} top-5"
+                         if "top1" in f else "")
             rows.append([mark, c.artifact, c.sample, c.output, f"{f['max_abs']:.3g}", f"{f['max_rel']:.3g}",
-                         f"{f['psnr']:.1f}", f"{limits} ({c.units})"])
+                         f"{f['psnr']:.1f}", agreement, f"{limits} ({c.units})"])
         failing.append(not c.passed)
     return COMPARISON_HEADER, rows, failing
 

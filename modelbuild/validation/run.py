@@ -10,7 +10,9 @@ import numpy as np
 from modelbuild import metrics
 from modelbuild.fingerprint import tool_version
 from modelbuild.recipe import Recipe
+from modelbuild.labels import resolve_labels
 from modelbuild.validation import pictures
+from modelbuild.validation.agreement import top_k
 from modelbuild.validation.report import Comparison, Report, TaskFigure
 from modelbuild.validation.runners import (CoreMLRunner, OnnxRunner, Runner, TorchRunner, reference_pixels)
 from modelbuild.validation.samples import Sample, make_samples
@@ -32,11 +34,14 @@ def validate_recipe(recipe: Recipe, root: Path, artifact_dir: Path, *, backend: 
         _torch_figures(recipe, reference, sample, report)
     candidates: list[tuple[str, str, str, Callable[[], Runner]]] = [
         ("onnx", recipe.onnx_file, "float32", lambda: OnnxRunner(artifact_dir / recipe.onnx_file))]
+    labels = resolve_labels(recipe.classifier.labels, root) if recipe.classifier else None
     for variant, spec in recipe.coreml.items():
         file = recipe.coreml_file(variant)
+        classifier = ((next(iter(recipe.outputs)), recipe.classifier.probabilities_output, labels)
+                      if recipe.is_classifier(variant) else None)
         candidates.append((variant, file, spec.compute_precision,
-                           lambda f=file, v=variant, s=spec: CoreMLRunner(artifact_dir / f, v, s.image_inputs,
-                                                                         s.image_outputs, backend)))
+                           lambda f=file, v=variant, s=spec, c=classifier: CoreMLRunner(
+                               artifact_dir / f, v, s.image_inputs, s.image_outputs, backend, c)))
     for name, file, precision, make in candidates:
         try:
             runner = make()
@@ -79,7 +84,8 @@ def _compare_sample(recipe: Recipe, reference: "CachedReference", runner: Runner
     except Exception as err:  # e.g. a shape mismatch the runtime caught: a failure with its message
         report.comparisons += [_error(runner.name, sample.name, out, err) for out in recipe.outputs]
         return
-    images = runner.image_outputs()
+    images, probabilities = runner.image_outputs(), runner.probability_outputs()
+    classifier = recipe.classifier is not None
     model_units, reference_units = {}, {}
     for output in recipe.outputs:
         if output not in got:
@@ -87,8 +93,12 @@ def _compare_sample(recipe: Recipe, reference: "CachedReference", runner: Runner
             continue
         image = images.get(output)
         ref = reference_pixels(expected[output], image) if image else expected[output]
-        comparison = _compare(runner.name, sample.name, output, got[output], ref, image is not None,
-                              recipe.validate_.tolerances.get(runner.name) or default_tolerance(precision, bool(image)))
+        if output in probabilities:
+            ref = softmax(ref)
+        tolerance = (recipe.validate_.tolerances.get(runner.name)
+                     or default_tolerance(precision, bool(image), classifier))
+        comparison = _compare(runner.name, sample.name, output, got[output], ref, image is not None, tolerance,
+                              classifier)
         report.comparisons.append(comparison)
         model_units[output] = _to_model_units(got[output], image)
         reference_units[output] = _to_model_units(ref, image)
@@ -96,8 +106,15 @@ def _compare_sample(recipe: Recipe, reference: "CachedReference", runner: Runner
     pictures.add_artifact(report, sample, runner.name, model_units, reference_units)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in float64."""
+    shifted = np.asarray(logits, np.float64) - np.max(logits, axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 def _compare(artifact: str, sample: str, output: str, got: np.ndarray, ref: np.ndarray, pixels: bool,
-             tolerance) -> Comparison:
+             tolerance, classifier: bool = False) -> Comparison:
     units = "pixel levels" if pixels else "output units"
     if got.shape != ref.shape:
         return Comparison(artifact, sample, output, units, {}, [],
@@ -106,6 +123,10 @@ def _compare(artifact: str, sample: str, output: str, got: np.ndarray, ref: np.n
     figures = {"max_abs": metrics.max_abs_error(got, ref), "max_rel": metrics.max_relative_error(got, ref),
                "psnr": metrics.psnr(got, ref, peak=255.0 if pixels else max(value_range, 1e-12)),
                "reference_range": value_range}
+    if classifier:
+        reference_top1 = top_k(ref.reshape(-1), 1)[0]
+        figures["top1"] = float(top_k(got.reshape(-1), 1)[0] == reference_top1)
+        figures["top5"] = float(reference_top1 in top_k(got.reshape(-1), 5))
     return Comparison(artifact, sample, output, units, figures, checks(tolerance, figures))
 
 

@@ -33,6 +33,10 @@ class Runner:
         """Outputs this runner returns as pixel levels."""
         return {}
 
+    def probability_outputs(self) -> set[str]:
+        """Outputs this runner returns as probabilities where the reference gives logits."""
+        return set()
+
 
 class TorchRunner(Runner):
     """The PyTorch model: the reference."""
@@ -72,16 +76,22 @@ class CoreMLRunner(Runner):
     """A Core ML file under modelbuild.runtime (native Core ML on macOS with backend='auto')."""
 
     def __init__(self, path: Path, name: str, images_in: dict[str, ImageInput],
-                 images_out: dict[str, ImageOutput], backend: str = "auto") -> None:
+                 images_out: dict[str, ImageOutput], backend: str = "auto",
+                 classifier: tuple[str, str, list[str]] | None = None) -> None:
+        """`classifier`: (recipe output name, probabilities output name, labels) of a classifier variant."""
         from modelbuild import runtime
 
         self.model = runtime.load(path, backend=backend)
         self.name, self.images_in, self.images_out = name, images_in, images_out
+        self.classifier = classifier
         self.backend = ("Core ML (native)" if self.model.backend == "native"
                         else "modelbuild.runtime (reference)")
 
     def image_outputs(self):
         return self.images_out
+
+    def probability_outputs(self):
+        return {self.classifier[0]} if self.classifier else set()
 
     def effective_feeds(self, feeds):
         return {name: (pixels_to_values(values_to_pixels(value, self.images_in[name]), self.images_in[name])
@@ -97,6 +107,10 @@ class CoreMLRunner(Runner):
             else:
                 prepared[name] = value
         outputs = self.model.predict(prepared)
+        if self.classifier:
+            output, probabilities, labels = self.classifier
+            table = outputs[probabilities]
+            return {output: np.array([[float(table[label]) for label in labels]], np.float32)}
         result = {}
         for name, value in outputs.items():
             if isinstance(value, Image.Image):
@@ -148,8 +162,3 @@ def from_pil(picture, image: ImageOutput) -> np.ndarray:
     return np.ascontiguousarray(array.transpose(2, 0, 1)[None])
 
 
-def coreml_runners(recipe: Recipe, artifact_dir: Path, backend: str = "auto") -> list[Runner]:
-    """One runner per Core ML variant of the recipe."""
-    return [CoreMLRunner(artifact_dir / recipe.coreml_file(variant), variant, spec.image_inputs,
-                         spec.image_outputs, backend)
-            for variant, spec in recipe.coreml.items()]

@@ -7,15 +7,18 @@ from modelbuild.recipe.schema import Tolerance
 from modelbuild.validation.report import Check
 
 FLOAT32_DEFAULT = Tolerance(max_abs_of_range=1e-4)
+FLOAT32_CLASSIFIER_DEFAULT = Tolerance(max_abs_of_range=1e-4, min_top1=1.0)
 FLOAT32_IMAGE_DEFAULT = Tolerance(max_abs=1.0)  # one pixel level: rounding may flip by one
 FLOAT16_DEFAULT = Tolerance(min_psnr=40.0)
 
 
-def default_tolerance(precision: str, image_output: bool) -> Tolerance:
+def default_tolerance(precision: str, image_output: bool, classifier: bool = False) -> Tolerance:
     """The limit used when the recipe names none for an artifact."""
     if precision == "float16":
         return FLOAT16_DEFAULT
-    return FLOAT32_IMAGE_DEFAULT if image_output else FLOAT32_DEFAULT
+    if image_output:
+        return FLOAT32_IMAGE_DEFAULT
+    return FLOAT32_CLASSIFIER_DEFAULT if classifier else FLOAT32_DEFAULT
 
 
 def checks(tolerance: Tolerance, figures: dict[str, float]) -> list[Check]:
@@ -26,6 +29,8 @@ def checks(tolerance: Tolerance, figures: dict[str, float]) -> list[Check]:
     if tolerance.max_abs_of_range is not None:
         limit = tolerance.max_abs_of_range * max(figures["reference_range"], 1e-12)
         result.append(Check("max_abs", figures["max_abs"], limit, "max"))
+    if tolerance.min_top1 is not None and "top1" in figures:
+        result.append(Check("top1", figures["top1"], tolerance.min_top1, "min"))
     if tolerance.min_psnr is not None:
         value = figures["psnr"] if math.isfinite(figures["psnr"]) else 1e9
         result.append(Check("psnr", value, tolerance.min_psnr, "min"))

@@ -24,6 +24,7 @@ def write_reports(report: Report, artifact_dir: Path) -> list[Path]:
 def summary_lines(report: Report) -> list[str]:
     """One line per artifact: ✓/✗, how many comparisons passed, the worst figures, the backend."""
     lines = []
+    width = max((len(name) for name in report.artifacts), default=0)
     for name, info in report.artifacts.items():
         mine = [c for c in report.comparisons if c.artifact == name]
         passed = all(c.passed for c in mine) and bool(mine)
@@ -33,8 +34,10 @@ def summary_lines(report: Report) -> list[str]:
         task = ""
         if denoise:
             task = "; denoise " + ", ".join(_denoise_text(f.figures) for f in denoise)
-        lines.append(f"{'✓' if passed else '✗'} {name:<12} {sum(c.passed for c in mine)}/{len(mine)} passed, "
-                     f"max abs {worst:.3g}, min PSNR {min(psnrs, default=float('nan')):.1f} dB{task} "
+        top1 = [c.figures["top1"] for c in mine if "top1" in c.figures]
+        agreement = f", top-1 agreement {sum(top1):.0f}/{len(top1)}" if top1 else ""
+        lines.append(f"{'✓' if passed else '✗'} {name:<{width}} {sum(c.passed for c in mine)}/{len(mine)} passed, "
+                     f"max abs {worst:.3g}, min PSNR {min(psnrs, default=float('nan')):.1f} dB{agreement}{task} "
                      f"[{info['backend']}]")
     return lines
 

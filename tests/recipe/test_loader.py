@@ -65,10 +65,10 @@ def _set(*keys_and_value):
 CASES = {
     "unknown top-level key": (_set("nmae", "x"), None,
         "X:61: nmae: unknown key; expected one of name, description, metadata, model, inputs, outputs, "
-        "onnx, coreml, validate"),
+        "classifier, onnx, coreml, validate"),
     "unknown nested key": (_set("coreml", "image", "scael", 1), None,
         "X:54: coreml.image.scael: unknown key; expected one of frontend, format, minimum_deployment_target, "
-        "compute_precision, file, image_inputs, image_outputs"),
+        "compute_precision, file, image_inputs, image_outputs, classifier"),
     "wrong type": (_set("inputs", "my_input", "shape", "big"), None,
         "X:15: inputs.my_input.shape: Input should be a valid list, got 'big'"),
     "missing field": (lambda d: d.pop("model"), None, "X:1: model: required field is missing"),
@@ -121,6 +121,13 @@ CASES = {
     "not a mapping": (None, "- a\n- b\n", "X:1: expected a mapping of recipe fields (name, model, inputs, ...), got list"),
     "tolerance for an unknown artifact": (_set("validate", "tolerances", {"nope": {"max_abs": 1.0}}), None,
         "X:62: validate.tolerances.nope: unknown artifact 'nope'; expected 'onnx' or one of multiarray, image"),
+    "classifier without labels": (_set("classifier", {"labels": {}}), None,
+        "X:62: classifier.labels: give exactly one of python ('module:attr') or file (a labels file)\n"
+        "X:50: coreml.image.image_outputs: a classifier's outputs are a label and probabilities"),
+    "classifier variant without a classifier section": (_set("coreml", "multiarray", "classifier", True), None,
+        "X:41: coreml.multiarray.classifier: needs a top-level classifier section with the labels"),
+    "normalisation channels": (_set("model", "normalize", {"mean": [0.5], "std": [0.5, 0.5, 0.5]}), None,
+        "X:13: model.normalize: mean and std need one value per channel of the first input (3); got 1 and 3"),
     "feature name not an identifier": (_set("outputs", {"my output": {}}), None,
         "X:29: outputs: name 'my output' must be an identifier (letters, digits, _; not starting with a digit)"),
 }

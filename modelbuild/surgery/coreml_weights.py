@@ -7,6 +7,7 @@ which loads the program into MIL, edits it and serialises it again.
 """
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Literal
 
 from pydantic import Field
@@ -104,8 +105,9 @@ class Palettize(SurgeryStep):
 
     step: Literal["coreml::palettize"] = "coreml::palettize"
     nbits: Literal[1, 2, 3, 4, 6, 8] = Field(6, description="Bits per weight: a table of 2^nbits values.")
-    mode: Literal["kmeans", "uniform"] = Field(
-        "kmeans", description="kmeans: table from k-means clustering of the weights; uniform: evenly spaced.")
+    mode: Literal["uniform", "kmeans"] = Field(
+        "uniform", description="uniform: evenly spaced table values; kmeans: table from k-means clustering "
+                               "of the weights (more accurate, needs scikit-learn).")
     granularity: Literal["per_tensor", "per_grouped_channel"] = Field(
         "per_tensor", description="One table per weight, or one per group of output channels (iOS18).")
     group_size: int = Field(16, ge=1, description="Output channels per table (granularity per_grouped_channel).")
@@ -115,6 +117,11 @@ class Palettize(SurgeryStep):
         _require_mlprogram(mlmodel, self.step, "use coreml::fp16_weights for NeuralNetwork models")
         from coremltools.optimize import coreml as cto
 
+        if self.mode == "kmeans" and importlib.util.find_spec("sklearn") is None:
+            raise SurgeryError(
+                f"{self.step} with mode 'kmeans' needs scikit-learn, which is not installed: "
+                "`pip install scikit-learn`, or use mode 'uniform'."
+            )
         op_config = cto.OpPalettizerConfig(
             nbits=self.nbits, mode=self.mode, granularity=self.granularity,
             group_size=self.group_size if self.granularity == "per_grouped_channel" else 0,

@@ -33,7 +33,7 @@ from coremltools.proto import MIL_pb2  # noqa: E402  (after the quiet import)
 from modelbuild.runtime.registry import ShapeMismatchError
 
 from .kernel import MIL_OPS, OpContext
-from .values import (BlobStore, OtherType, ProgramFormatError, TensorType, parse_type,
+from .values import (BlobStore, OtherType, ProgramFormatError, StateType, TensorType, parse_type,
                      parse_value)
 
 _LOAD_TIME_OPS_PREFIX = "constexpr_"
@@ -44,7 +44,7 @@ class Var:
     """A named, typed value of the program."""
 
     name: str
-    type: TensorType | OtherType
+    type: TensorType | StateType | OtherType
 
 
 @dataclass
@@ -133,6 +133,15 @@ class Program:
         """The inputs of the function "main"."""
         return self.function("main").inputs
 
+    def make_state(self, function: str = "main") -> dict[str, np.ndarray]:
+        """Fresh (zero) arrays for the function's state inputs; pass them in `run`'s feeds,
+        where `coreml_update_state` updates them in place, as Core ML's MLState."""
+        return {
+            var.name: np.zeros(_known_shape(var), var.type.wrapped.dtype)
+            for var in self.function(function).inputs
+            if isinstance(var.type, StateType)
+        }
+
     @property
     def outputs(self) -> list[str]:
         """The output names of the function "main"."""
@@ -193,10 +202,26 @@ class Program:
         return [scope[name] for name in block.outputs]
 
 
+def _known_shape(var: Var) -> tuple[int, ...]:
+    shape = var.type.wrapped.shape if isinstance(var.type, StateType) else None
+    if shape is None or None in shape:
+        raise ProgramFormatError(f"The state {var.name!r} ({var.type}) has no fixed shape.")
+    return tuple(int(d) for d in shape)
+
+
 def _conform_feed(var: Var, feeds: Mapping[str, Any]) -> Any:
     if var.name not in feeds:
-        raise KeyError(f"Missing input {var.name!r} ({var.type}).")
+        hint = " (states come from Program.make_state())" if isinstance(var.type, StateType) else ""
+        raise KeyError(f"Missing input {var.name!r} ({var.type}){hint}.")
     value = feeds[var.name]
+    if isinstance(var.type, StateType):  # updated in place: no copy, no conversion
+        wanted = var.type.wrapped
+        if not isinstance(value, np.ndarray) or value.dtype != wanted.dtype or not wanted.fits(value.shape):
+            raise ShapeMismatchError(
+                f"State {var.name!r} must be a numpy array of type {wanted}, not "
+                f"{type(value).__name__} {getattr(value, 'dtype', '')}{np.shape(value)}."
+            )
+        return value
     if not isinstance(var.type, TensorType):
         return value
     array = np.asarray(value).astype(var.type.dtype, copy=False)

@@ -109,8 +109,18 @@ class OtherType:
         return self.kind
 
 
-def parse_type(value_type: MIL_pb2.ValueType) -> TensorType | OtherType:
-    """The `TensorType` (or an `OtherType`) of a protobuf ValueType."""
+@dataclass(frozen=True)
+class StateType:
+    """A MIL state (iOS18): a tensor that keeps its value between predictions."""
+
+    wrapped: TensorType
+
+    def __str__(self) -> str:
+        return f"state<{self.wrapped}>"
+
+
+def parse_type(value_type: MIL_pb2.ValueType) -> TensorType | StateType | OtherType:
+    """The `TensorType` (or a `StateType`, or an `OtherType`) of a protobuf ValueType."""
     kind = value_type.WhichOneof("type")
     if kind == "tensorType":
         tensor = value_type.tensorType
@@ -121,6 +131,10 @@ def parse_type(value_type: MIL_pb2.ValueType) -> TensorType | OtherType:
             for d in tensor.dimensions
         )
         return TensorType(tensor.dataType, dims)
+    if kind == "stateType":
+        wrapped = parse_type(value_type.stateType.wrappedType)
+        if isinstance(wrapped, TensorType):
+            return StateType(wrapped)
     if kind == "listType":
         return OtherType(f"list<{parse_type(value_type.listType.type)}>")
     return OtherType(str(kind))

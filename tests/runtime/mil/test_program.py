@@ -155,3 +155,39 @@ def test_control_flow(rng):
     assert count == 5
     np.testing.assert_allclose(big, (t * 3).numpy())
     np.testing.assert_allclose(small, (t - 1).numpy())
+
+
+@pytest.mark.ops("read_state", "write_state", "coreml_update_state")
+def test_states_persist_between_runs():
+    from coremltools.converters.mil.mil import types
+
+    @mb.program(input_specs=[mb.StateTensorSpec((2, 3), dtype=types.fp16), mb.TensorSpec((2, 3), dtype=types.fp16)],
+                opset_version=ct.target.iOS18)
+    def program(total, x):
+        updated = mb.add(x=mb.read_state(input=total), y=x)
+        mb.coreml_update_state(state=total, value=updated)
+        return mb.mul(x=updated, y=np.float16(2))
+
+    runtime = to_program(program, target="iOS18")
+    state = runtime.make_state()
+    assert list(state) == ["total"] and state["total"].dtype == np.float16
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    results = [runtime.run({**state, "x": x})["mul_0"] for _ in range(3)]
+    for step, result in enumerate(results, start=1):
+        np.testing.assert_array_equal(result, 2 * step * x)
+    np.testing.assert_array_equal(state["total"], 3 * x)
+    with pytest.raises(ShapeMismatchError, match=r"State 'total' must be a numpy array of type tensor<fp16, \[2, 3\]>"):
+        runtime.run({"total": np.zeros((2, 3), np.float32), "x": x})
+
+
+@pytest.mark.ops("coreml_update_state")
+def test_coreml_update_state_kernel_writes_in_place():
+    from coremltools.proto import MIL_pb2
+
+    from modelbuild.runtime.mil.values import TensorType
+
+    context = OpContext("coreml_update_state", ["v"], [TensorType(MIL_pb2.DataType.FLOAT32, (2,))])
+    state = np.zeros(2, np.float32)
+    returned = MIL_OPS.get("coreml_update_state")(context, state=state, value=np.array([1.0, 2.0], np.float32))
+    np.testing.assert_array_equal(state, [1, 2])
+    np.testing.assert_array_equal(returned, [1, 2])

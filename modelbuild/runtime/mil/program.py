@@ -179,7 +179,12 @@ class Program:
         for name, bindings in op.inputs.items():
             values = [env[ref] if kind == "name" else ref for kind, ref in bindings]
             kwargs[name] = values if name in variadic or len(values) != 1 else values[0]
-        result = kernel(context, **kwargs)
+        try:
+            result = kernel(context, **kwargs)
+        except Exception as error:  # keep the type; say where it happened
+            if not str(error).startswith(context.describe()):
+                error.add_note(f"(while running the {context.describe()})")
+            raise
         results = list(result) if isinstance(result, tuple) else [result]
         if len(results) != len(op.outputs):
             raise RuntimeError(

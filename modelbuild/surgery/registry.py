@@ -109,7 +109,10 @@ class StepRegistry:
         try:
             return step_class.model_validate(raw)
         except ValidationError as exc:
-            raise SurgeryError(f"Invalid parameters for surgery step {raw['step']!r}: {exc}") from exc
+            problems = "; ".join(f"{'.'.join(map(str, error['loc'])) or 'step'}: {error['msg']}"
+                                 for error in exc.errors())
+            raise SurgeryError(f"Invalid parameters for surgery step {raw['step']!r}: {problems}. "
+                               f"Accepted parameters: {', '.join(step_class.model_fields)}.") from exc
 
     def __contains__(self, step_id: object) -> bool:
         return step_id in self._steps

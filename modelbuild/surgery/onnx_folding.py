@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from modelbuild.surgery import onnx_graph
-from modelbuild.surgery.onnx_steps import _static_shapes
 from modelbuild.surgery.registry import ONNX_STEPS, SurgeryError, SurgeryStep
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ class FoldConstants(SurgeryStep):
         model = onnx_graph.copy_model(model)
         graph = model.graph
         opsets = {o.domain or "": o.version for o in model.opset_import}
-        shapes = _static_shapes(model) if self.fold_shapes else {}
+        shapes = onnx_graph.static_shapes(model) if self.fold_shapes else {}
         graph_inputs = {v.name for v in graph.input}
         graph_outputs = {v.name for v in graph.output}
         known: dict[str, Any] = {

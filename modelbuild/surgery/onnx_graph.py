@@ -137,3 +137,16 @@ def default_opset(model: onnx.ModelProto) -> int:
         if opset.domain in ("", "ai.onnx"):
             return int(opset.version)
     raise SurgeryError("The ONNX model imports no default ('ai.onnx') opset.")
+
+
+def static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    """Value name -> shape, for every value whose shape onnx shape inference knows fully."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {}
+    for value in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if value.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
+            shapes[value.name] = tuple(int(d.dim_value) for d in dims)
+    return shapes

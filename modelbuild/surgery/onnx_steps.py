@@ -115,7 +115,7 @@ class FlattenShapeReshape(SurgeryStep):
 
         model = onnx_graph.copy_model(model)
         graph = model.graph
-        static_shapes = _static_shapes(model) if self.static_targets else {}
+        static_shapes = onnx_graph.static_shapes(model) if self.static_targets else {}
         producer_of = onnx_graph.producers(graph)
         replaced = 0
         for index, node in enumerate(list(graph.node)):
@@ -137,18 +137,6 @@ class FlattenShapeReshape(SurgeryStep):
         onnx_graph.remove_dead_nodes(graph)
         onnx.checker.check_model(model)
         return model
-
-
-def _static_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
-    import onnx
-
-    inferred = onnx.shape_inference.infer_shapes(model)
-    shapes = {}
-    for value in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
-        dims = value.type.tensor_type.shape.dim
-        if value.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
-            shapes[value.name] = tuple(int(d.dim_value) for d in dims)
-    return shapes
 
 
 def _is_batch_then_rest(graph: Any, data: str, target: str, producer_of: dict[str, Any],

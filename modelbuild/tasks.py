@@ -7,6 +7,7 @@ Per recipe r:
   onnx:r            model + weights -> artifacts/r/<r>.onnx
   coreml:r.<v>      ONNX file or torch model -> artifacts/r/<file>.mlmodel|.mlpackage
   validate:r        PyTorch vs onnxruntime vs Core ML -> artifacts/r/report.{json,md,html}
+  agreement:r       top-1 agreement matrix of the models the recipe lists (optional)
   build:r           all of the above (`doit build` builds every recipe)
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -36,18 +38,27 @@ DOIT_CONFIG = {
 }
 
 
+@dataclass
 class Loaded:
     """A recipe file with its validated Recipe, or the RecipeError it gave."""
 
-    def __init__(self, path: Path, root: Path) -> None:
-        self.path = path
-        self.root = root
-        self.error: RecipeError | None = None
-        self.recipe: Recipe | None = None
+    path: Path
+    root: Path
+    recipe: Recipe | None = None
+    error: RecipeError | None = None
+
+    @classmethod
+    def load(cls, path: Path, root: Path) -> "Loaded":
+        """Read and validate the recipe at `path`, keeping the error instead of raising it."""
         try:
-            self.recipe = load_recipe(path)
+            return cls(path, root, recipe=load_recipe(path))
         except RecipeError as err:
-            self.error = err
+            return cls(path, root, error=err)
+
+    @classmethod
+    def of(cls, recipe: Recipe, root: Path) -> "Loaded":
+        """A Loaded for an already validated recipe (its file is not read again)."""
+        return cls(root / RECIPES / f"{recipe.name}.yaml", root, recipe=recipe)
 
     @property
     def name(self) -> str:
@@ -61,7 +72,7 @@ class Loaded:
 @lru_cache(maxsize=8)
 def load_project(root: Path) -> tuple[Loaded, ...]:
     """Every recipe under root/recipes, sorted by file name; duplicate names are errors."""
-    loaded = tuple(Loaded(path, root) for path in sorted((root / RECIPES).glob("*.yaml")))
+    loaded = tuple(Loaded.load(path, root) for path in sorted((root / RECIPES).glob("*.yaml")))
     seen: dict[str, Path] = {}
     for item in loaded:
         if item.recipe is not None:
@@ -154,12 +165,49 @@ def validate_task(item: Loaded) -> dict[str, Any]:
     }
 
 
+def agreement_task(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, Any]:
+    """Task dict of agreement:<recipe>: the top-1 agreement matrix across the declared models."""
+    from modelbuild.stages import agreement_stage
+
+    recipe = item.recipe
+    try:
+        refs = agreement_stage.resolve(recipe, recipes, item.root)
+    except agreement_stage.AgreementError as err:
+        return {"name": item.name, "actions": [lambda error=err: TaskFailed(f"{item.path.name}: {error}")],
+                "uptodate": [False]}
+    deps = [*(str(item.root / s) for s in recipe.agreement.samples or recipe.validate_.samples)]
+    for ref in refs:
+        if ref.kind == "torch":
+            deps += model_file_deps(Loaded.of(ref.recipe, item.root))
+        elif ref.kind == "coreml" and ref.path.suffix == ".mlpackage":
+            deps.append(str(ref.path.with_name(ref.path.name + ".sha256")))
+        else:
+            deps.append(str(ref.path))
+    outputs = [item.artifact_dir / f"agreement.{ext}" for ext in ("json", "md", "html")]
+    stage_fingerprint = {"agreement": recipe.agreement.model_dump(mode="json"),
+                         "models": [(r.name, r.kind, str(r.path)) for r in refs],
+                         "validation": fingerprint.package_digest("modelbuild.validation"),
+                         "runtime": fingerprint.package_digest("modelbuild.runtime")}
+    return {
+        "name": item.name,
+        "doc": f"top-1 agreement of {', '.join(recipe.agreement.models)}",
+        "actions": [(run_stage, [item, "agreement", outputs[0], agreement_stage.agreement,
+                                 (recipe, item.root, refs, item.artifact_dir), stage_fingerprint])],
+        "file_dep": sorted(set(deps)),
+        "targets": [str(p) for p in outputs],
+        "uptodate": [config_changed(stage_fingerprint)],
+        "clean": True,
+    }
+
+
 def build_task(item: Loaded) -> dict[str, Any]:
     """Task dict of build:<recipe>: a group over its stages, or a failing task for a broken recipe."""
     if item.error is not None:
         return {"name": item.name, "doc": f"{item.path.name} has errors",
                 "actions": [lambda error=item.error: TaskFailed(str(error))], "uptodate": [False]}
     deps = [f"onnx:{item.name}"] + [f"coreml:{item.name}.{v}" for v in item.recipe.coreml] + [f"validate:{item.name}"]
+    if item.recipe.agreement is not None:
+        deps.append(f"agreement:{item.name}")
     return {"name": item.name, "doc": f"build every artifact of {item.path.relative_to(item.root)}",
             "actions": None, "task_dep": deps, "clean": [(atomic.remove, [item.artifact_dir])]}
 
@@ -216,6 +264,15 @@ def task_validate():
     """Validate each recipe's artifacts against PyTorch."""
     for item in _valid(Path.cwd()):
         yield validate_task(item)
+
+
+def task_agreement():
+    """Top-1 agreement matrices of the recipes that declare one."""
+    valid = _valid(Path.cwd())
+    recipes = {item.name: item.recipe for item in valid}
+    for item in valid:
+        if item.recipe.agreement is not None:
+            yield agreement_task(item, recipes)
 
 
 def task_build():

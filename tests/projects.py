@@ -51,9 +51,9 @@ def make_tiny_project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def edit_recipe(root: Path, edit) -> None:
-    """Load recipes/tiny.yaml, apply `edit(data)`, write it back."""
-    path = root / "recipes" / "tiny.yaml"
+def edit_recipe(root: Path, edit, name: str = "tiny") -> None:
+    """Load recipes/<name>.yaml, apply `edit(data)`, write it back."""
+    path = root / "recipes" / f"{name}.yaml"
     data = yaml.safe_load(path.read_text())
     edit(data)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -86,3 +86,46 @@ def run_doit(root, monkeypatch, *targets: str) -> tuple[int, list[str]]:
     report = root / "doit-report.txt"
     code = doit(root, monkeypatch, "run", "--output-file", str(report), *(targets or ["build:tiny"]))
     return code, sorted(re.findall(r"^\.  (\S+)$", report.read_text(), flags=re.M))
+
+
+class TinyClassifier(torch.nn.Module):
+    """A small image classifier (5 classes) for agreement and classifier tests."""
+
+    def __init__(self, classes: int = 5):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
+                                            torch.nn.Conv2d(8, 16, 3, stride=2, padding=1), torch.nn.ReLU(),
+                                            torch.nn.AdaptiveAvgPool2d(1))
+        self.head = torch.nn.Linear(16, classes)
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.features(x), 1))
+
+
+CLASSIFIER_RECIPE = {
+    "name": "clf",
+    "model": {"factory": "projects:TinyClassifier", "seed": 3,
+              "normalize": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}},
+    "inputs": {"image": {"shape": [1, 3, 32, 32]}},
+    "outputs": {"logits": {}},
+    "classifier": {"labels": {"file": "labels.txt"}},
+    "coreml": {"nn": {"frontend": "onnx", "format": "neuralnetwork",
+                      "image_inputs": {"image": {"scale": 1 / 255}}},
+               "program": {"frontend": "torch", "format": "mlprogram",
+                           "image_inputs": {"image": {"scale": 1 / 255}}}},
+    "validate": {"samples": ["samples/astronaut.png", "samples/chelsea.png", "samples/coffee.png",
+                             "samples/rocket.jpg"]},
+    "agreement": {"models": {"torch": "torch", "torch->onnx": "onnx", "onnx->coreml": "nn",
+                             "torch->mlprogram": "program"}},
+}
+
+
+def make_classifier_project(tmp_path: Path) -> Path:
+    """A project with recipes/clf.yaml (a tiny classifier with 5 labels) and the shipped samples."""
+    import shutil
+
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "clf.yaml").write_text(yaml.safe_dump(CLASSIFIER_RECIPE, sort_keys=False))
+    (tmp_path / "labels.txt").write_text("apple\nbanana\ncherry\ndate\nelderberry\n")
+    shutil.copytree(REPO / "samples", tmp_path / "samples")
+    return tmp_path

@@ -10,12 +10,13 @@ from typing import Iterator
 from modelbuild.recipe.schema import MLPROGRAM_TARGETS, NEURALNETWORK_TARGETS, FORMAT_SUFFIX, Recipe
 
 Problem = tuple[tuple, str]
+ARTIFACT_SUFFIXES = (".onnx", ".mlmodel", ".mlpackage")
 
 
 def cross_field_problems(recipe: Recipe) -> list[Problem]:
     """Every problem that involves more than one field of the recipe."""
     return [*_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_denoise(recipe),
-            *_classifier(recipe), *_tolerances(recipe)]
+            *_classifier(recipe), *_agreement(recipe), *_tolerances(recipe)]
 
 
 def _inputs(recipe: Recipe) -> Iterator[Problem]:
@@ -112,6 +113,20 @@ def _classifier(recipe: Recipe) -> Iterator[Problem]:
                                            f"({channels}); got {len(normalize.mean)} and {len(normalize.std)}")
         if any(v <= 0 for v in normalize.std):
             yield ("model", "normalize", "std"), f"every std must be > 0, got {normalize.std}"
+
+
+def _agreement(recipe: Recipe) -> Iterator[Problem]:
+    if recipe.agreement is None:
+        return
+    for name, reference in recipe.agreement.models.items():
+        if ":" in reference or "/" in reference or reference.endswith(ARTIFACT_SUFFIXES):
+            continue  # another recipe's model or a file: checked when the task runs
+        if reference not in ("torch", "onnx", *recipe.coreml):
+            yield ("agreement", "models", name), (
+                f"unknown model {reference!r}; expected torch, onnx, one of the variants "
+                f"({', '.join(recipe.coreml) or 'none'}), '<recipe>:<model>' or a .onnx/.mlmodel/.mlpackage path")
+    if not (recipe.agreement.samples or recipe.validate_.samples):
+        yield ("agreement", "samples"), "needs sample images (here or in validate.samples)"
 
 
 def _tolerances(recipe: Recipe) -> Iterator[Problem]:

@@ -76,6 +76,9 @@ def _file_problems(recipe: Recipe, root: Path) -> list[tuple[tuple, str]]:
     for i, sample in enumerate(recipe.validate_.samples):
         if not (root / sample).is_file():
             problems.append((("validate", "samples", i), f"no such file: {root / sample}"))
+    for i, sample in enumerate(recipe.agreement.samples if recipe.agreement else []):
+        if not (root / sample).is_file():
+            problems.append((("agreement", "samples", i), f"no such file: {root / sample}"))
     module = recipe.model.factory.split(":")[0]
     if importlib.util.find_spec(module.split(".")[0]) is None:
         problems.append((("model", "factory"), f"cannot import {module!r}: no package "

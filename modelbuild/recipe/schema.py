@@ -224,6 +224,17 @@ class Validation(Strict):
                                                                                "Core ML variant name.")
 
 
+class Agreement(Strict):
+    """An agreement matrix: the top-1 predictions of several models compared pairwise on the samples.
+
+    Each model is 'torch' (this recipe's PyTorch model), 'onnx' (its ONNX artifact), a Core ML
+    variant name, '<recipe>:<torch|onnx|variant>' for another recipe's, or a path to an .onnx,
+    .mlmodel or .mlpackage file (fed the same inputs as this recipe's model)."""
+
+    models: dict[str, str] = Field(min_length=2, description="Display name -> model reference (see above).")
+    samples: list[str] = Field(default_factory=list, description="Image files; default: validate.samples.")
+
+
 class Metadata(Strict):
     """Written into the Core ML models."""
 
@@ -249,6 +260,8 @@ class Recipe(Strict):
     coreml: dict[str, CoreMLVariant] = Field(default_factory=dict, description="Core ML variants by name.")
     validate_: Validation = Field(default_factory=Validation, alias="validate",
                                   description="Validation samples and tolerances.")
+    agreement: Agreement | None = Field(None, description="Optional top-1 agreement matrix across models "
+                                                          "(task agreement:<name>).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 

@@ -65,7 +65,7 @@ def _set(*keys_and_value):
 CASES = {
     "unknown top-level key": (_set("nmae", "x"), None,
         "X:61: nmae: unknown key; expected one of name, description, metadata, model, inputs, outputs, "
-        "classifier, onnx, coreml, validate"),
+        "classifier, onnx, coreml, validate, agreement"),
     "unknown nested key": (_set("coreml", "image", "scael", 1), None,
         "X:54: coreml.image.scael: unknown key; expected one of frontend, format, minimum_deployment_target, "
         "compute_precision, file, image_inputs, image_outputs, classifier"),
@@ -128,6 +128,9 @@ CASES = {
         "X:41: coreml.multiarray.classifier: needs a top-level classifier section with the labels"),
     "normalisation channels": (_set("model", "normalize", {"mean": [0.5], "std": [0.5, 0.5, 0.5]}), None,
         "X:13: model.normalize: mean and std need one value per channel of the first input (3); got 1 and 3"),
+    "agreement with an unknown model": (_set("agreement", {"models": {"a": "torch", "b": "nope"}}), None,
+        "X:64: agreement.models.b: unknown model 'nope'; expected torch, onnx, one of the variants "
+        "(multiarray, image), '<recipe>:<model>' or a .onnx/.mlmodel/.mlpackage path"),
     "feature name not an identifier": (_set("outputs", {"my output": {}}), None,
         "X:29: outputs: name 'my output' must be an identifier (letters, digits, _; not starting with a digit)"),
 }

@@ -20,17 +20,22 @@ def _close(got: np.ndarray, expected: torch.Tensor) -> None:
 
 @pytest.mark.ops("upsample_nearest_neighbor", "resize_nearest_neighbor")
 def test_nearest_neighbour(x):
-    integer, fractional, resized = run_mil(
+    integer, fractional, resized, documented = run_mil(
         lambda x: (
             mb.upsample_nearest_neighbor(x=x, scale_factor_height=2, scale_factor_width=3),
             mb.upsample_nearest_neighbor(x=x, scale_factor_height=1.5, scale_factor_width=2.5),
             mb.resize_nearest_neighbor(x=x, target_size_height=8, target_size_width=4),
+            mb.upsample_nearest_neighbor(x=mb.slice_by_size(x=x, begin=[0, 0, 0, 0], size=[1, 1, 1, 3]),
+                                         scale_factor_height=1.0, scale_factor_width=1.12),
         ),
         {"x": x},
     )
+    # coremltools' TestUpsampleNearestNeighborFractionalScales: 3 columns at 1.12 keep all three
+    np.testing.assert_array_equal(documented, x[:, :1, :1, :3])
     t = torch.from_numpy(x)
     _close(integer, F.interpolate(t, scale_factor=(2, 3), mode="nearest"))
-    _close(fractional, F.interpolate(t, scale_factor=(1.5, 2.5), mode="nearest"))
+    # the index comes from the sizes (5 -> 7 rows, 6 -> 15 columns), not from 1 / scale
+    _close(fractional, F.interpolate(t, size=(7, 15), mode="nearest"))
     _close(resized, F.interpolate(t, size=(8, 4), mode="nearest"))
 
 

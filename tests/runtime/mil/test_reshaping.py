@@ -141,3 +141,12 @@ def test_slice_update(rng):
     expected = torch.from_numpy(x).clone()
     expected[1:3, 0:6:2] = torch.from_numpy(update)
     np.testing.assert_array_equal(got, expected.numpy())
+
+
+@pytest.mark.ops("flatten2d")
+@pytest.mark.parametrize("axis", [-2, -1, 0, 2])
+def test_flatten2d_axes(axis, rng):
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    got = run_mil(lambda x: mb.flatten2d(x=x, axis=axis), {"x": x})
+    split = axis + 2 if axis < 0 else axis
+    np.testing.assert_array_equal(got, x.reshape(int(np.prod(x.shape[:split])), -1))

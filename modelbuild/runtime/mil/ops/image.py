@@ -70,11 +70,11 @@ def _nearest(op: OpContext, x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -
 def upsample_nearest_neighbor(
     op: OpContext, *, x: np.ndarray, scale_factor_height: Any = 1, scale_factor_width: Any = 1
 ) -> np.ndarray:
-    """Output (i, j) takes input (floor(i / scale_h), floor(j / scale_w))."""
-    sh, sw = float(scale_factor_height), float(scale_factor_width)
-    height, width = math.floor(x.shape[-2] * sh), math.floor(x.shape[-1] * sw)
-    return _nearest(op, x, np.floor(np.arange(height) / sh).astype(np.int64),
-                    np.floor(np.arange(width) / sw).astype(np.int64))
+    """Output size floor(size * scale); output i takes input floor(i * size_in / size_out), the
+    scale recomputed from the sizes (coremltools' fractional-scale test: 3 -> 3 columns at 1.12)."""
+    height = math.floor(x.shape[-2] * float(scale_factor_height))
+    width = math.floor(x.shape[-1] * float(scale_factor_width))
+    return resize_nearest_neighbor(op, x=x, target_size_height=height, target_size_width=width)
 
 
 @MIL_OPS.register("resize_nearest_neighbor")

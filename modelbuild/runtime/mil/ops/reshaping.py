@@ -83,7 +83,9 @@ def squeeze(op: OpContext, *, x: np.ndarray, axes: Any = None) -> np.ndarray:
 
 @MIL_OPS.register("flatten2d")
 def flatten2d(op: OpContext, *, x: np.ndarray, axis: Any = 1) -> np.ndarray:
-    axis = int(axis) % (x.ndim + 1) if int(axis) < 0 else int(axis)
+    axis = int(axis) + x.ndim if int(axis) < 0 else int(axis)
+    if not 0 <= axis <= x.ndim:
+        raise op.shape_error(f"axis {int(axis)} is out of range for rank {x.ndim}", x=x)
     return x.reshape(int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
 
 

@@ -116,8 +116,23 @@ class OutputToImage(SurgeryStep):
                 f"{self.step}: output {self.output!r} has shape {shape}; a {self.color_layout} image output "
                 f"needs shape [1, {channels}, H, W]."
             )
+        if coreml_spec.model_format(spec) == "mlprogram":
+            _check_program_output_is_float32(spec, self.output, self.step)
         image = feature.type.imageType
         image.width, image.height = shape[3], shape[2]
         image.colorSpace = type(image).ColorSpace.Value(self.color_layout)
         return coreml_spec.rebuild(mlmodel, spec)
 
+
+def _check_program_output_is_float32(spec: Any, output: str, step: str) -> None:
+    """Core ML builds an ML Program's RGB/BGR/GRAYSCALE image output from a float32 tensor only."""
+    from coremltools.proto import MIL_pb2
+
+    block = coreml_spec.main_block(spec, step)
+    value_type = next((o.type for op in block.operations for o in op.outputs if o.name == output), None)
+    if value_type is not None and value_type.tensorType.dataType != MIL_pb2.DataType.FLOAT32:
+        found = MIL_pb2.DataType.Name(value_type.tensorType.dataType)
+        raise SurgeryError(
+            f"{step}: the program computes output {output!r} as {found}; an image output needs a FLOAT32 "
+            "tensor (convert with float32 outputs, or cast before the output)."
+        )

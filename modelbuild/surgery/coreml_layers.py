@@ -1,4 +1,4 @@
-"""Core ML steps on layers and ops: add softmax, delete a layer, rewire inputs, reshape -> flatten.
+"""Core ML steps on layers and ops: add softmax, delete a layer/op, rewire inputs, reshape -> flatten.
 
 These are the edits the ResNet50 write-up did by hand on the spec (what the
 coreml_help tool automated): remove a layer and connect its consumers to its
@@ -101,66 +101,126 @@ def _make_const(op: Any, name: str, value: int, mil: Any) -> None:
 
 @COREML_STEPS.register
 class DeleteLayer(SurgeryStep):
-    """Delete a NeuralNetwork layer and connect its consumers to its input.
+    """Delete a layer (NeuralNetwork) or op (ML Program) and connect its consumers to its input.
 
     Given: p = pooling(h); r = reshapeStatic(p, [1, -1]); y = innerProduct(r)
     Result: p = pooling(h); y = innerProduct(p)          with layer="r"
-    The layer must not write a model output. Which input the consumers get is `input_index`.
+    ML Program ops are named by their output value (`r` in `r = reshape(x=p, shape=s)`);
+    consumers then read the op's `argument` (default `x`). The deleted layer/op must not
+    write a model output; consts that only fed it stay (unused).
     """
 
     step: Literal["coreml::delete_layer"] = "coreml::delete_layer"
-    layer: str = Field(description="Name of the NeuralNetwork layer to delete.")
-    input_index: int = Field(0, ge=0, description="Which of the layer's inputs its consumers read instead.")
+    layer: str = Field(description="NeuralNetwork layer name, or ML Program op output name, to delete.")
+    input_index: int = Field(0, ge=0, description="NeuralNetwork: which of the layer's inputs its consumers "
+                                                  "read instead.")
+    argument: str = Field("x", description="ML Program: the op argument whose value its consumers read instead.")
 
     def apply(self, mlmodel: Any) -> Any:
         spec = coreml_spec.spec_of(mlmodel)
+        if coreml_spec.model_format(spec) == "mlprogram":
+            self._delete_op(spec)
+        else:
+            self._delete_layer(spec)
+        return coreml_spec.rebuild(mlmodel, spec)
+
+    def _refuse_model_outputs(self, spec: Any, written: list[str]) -> None:
+        outputs = set(written) & set(coreml_spec.feature_names(spec, "output"))
+        if outputs:
+            raise SurgeryError(
+                f"{self.step}: {self.layer!r} writes the model output(s) {sorted(outputs)}; "
+                "delete a layer before it, or rename the features first."
+            )
+
+    def _delete_layer(self, spec: Any) -> None:
         network = coreml_spec.neural_network(spec, self.step)
         index, layer = coreml_spec.find_layer(network, self.layer, self.step)
         if self.input_index >= len(layer.input):
             raise SurgeryError(f"{self.step}: layer {self.layer!r} has inputs {list(layer.input)}; "
                                f"input_index {self.input_index} is out of range.")
-        written_outputs = set(layer.output) & set(coreml_spec.feature_names(spec, "output"))
-        if written_outputs:
-            raise SurgeryError(
-                f"{self.step}: layer {self.layer!r} writes the model output(s) {sorted(written_outputs)}; "
-                "delete a layer before it, or rename the features first."
-            )
+        self._refuse_model_outputs(spec, list(layer.output))
         replacement = layer.input[self.input_index]
         for blob in layer.output:
             for consumer, i in coreml_spec.blob_consumers(network, blob):
                 consumer.input[i] = replacement
         del network.layers[index]
-        return coreml_spec.rebuild(mlmodel, spec)
+
+    def _delete_op(self, spec: Any) -> None:
+        block = coreml_spec.main_block(spec, self.step)
+        index, op = coreml_spec.find_op(block, self.layer, self.step)
+        outputs = [output.name for output in op.outputs]
+        self._refuse_model_outputs(spec, outputs)
+        bindings = op.inputs[self.argument].arguments if self.argument in op.inputs else []
+        if len(bindings) != 1 or bindings[0].WhichOneof("binding") != "name":
+            raise SurgeryError(f"{self.step}: op {self.layer!r} ({op.type}) has no single-value argument "
+                               f"{self.argument!r}; its arguments are {sorted(op.inputs)}.")
+        replacement = bindings[0].name
+        for binding in coreml_spec.op_bindings(block):
+            if binding.name in outputs:
+                binding.name = replacement
+        del block.operations[index]
 
 
 @COREML_STEPS.register
 class RewireInputs(SurgeryStep):
-    """Point a NeuralNetwork layer at other blobs (model inputs or outputs of earlier layers).
+    """Point a layer (NeuralNetwork) or op (ML Program) at other values defined before it.
 
     Given: p = pooling(h); r = reshapeStatic(p); y = innerProduct(r)
     Result: p = pooling(h); r = reshapeStatic(p); y = innerProduct(p)   with layer="y", inputs=["p"]
-    Layers left without consumers stay in the model (delete them with coreml::delete_layer).
+    ML Program: inputs maps argument names to values, e.g. layer="y", inputs={"x": "p"}.
+    Layers/ops left without consumers stay in the model (delete them with coreml::delete_layer).
     """
 
     step: Literal["coreml::rewire_inputs"] = "coreml::rewire_inputs"
-    layer: str = Field(description="Name of the NeuralNetwork layer whose inputs change.")
-    inputs: list[str] = Field(description="The layer's complete new list of input blob names, in order.",
-                              min_length=1)
+    layer: str = Field(description="NeuralNetwork layer name, or ML Program op output name, to rewire.")
+    inputs: list[str] | dict[str, str] = Field(
+        description="NeuralNetwork: the layer's complete new list of input blob names, in order. "
+                    "ML Program: argument name -> value name, for the arguments that change.",
+        min_length=1)
 
     def apply(self, mlmodel: Any) -> Any:
         spec = coreml_spec.spec_of(mlmodel)
+        program = coreml_spec.model_format(spec) == "mlprogram"
+        if program != isinstance(self.inputs, dict):
+            raise SurgeryError(
+                f"{self.step}: for {'an ML Program' if program else 'a NeuralNetwork'} model, 'inputs' must be "
+                f"{'a mapping argument -> value name' if program else 'a list of blob names'}; got {self.inputs!r}."
+            )
+        if program:
+            self._rewire_op(spec)
+        else:
+            self._rewire_layer(spec)
+        return coreml_spec.rebuild(mlmodel, spec)
+
+    def _check_defined(self, wanted: list[str], available: list[str]) -> None:
+        missing = [name for name in wanted if name not in available]
+        if missing:
+            raise SurgeryError(
+                f"{self.step}: {self.layer!r} cannot read {missing}: a layer or op reads model inputs and "
+                f"the values computed before it, here {available}."
+            )
+
+    def _rewire_layer(self, spec: Any) -> None:
         network = coreml_spec.neural_network(spec, self.step)
         index, layer = coreml_spec.find_layer(network, self.layer, self.step)
         available = coreml_spec.feature_names(spec, "input") + [
             name for earlier in network.layers[:index] for name in earlier.output]
-        missing = [name for name in self.inputs if name not in available]
-        if missing:
-            raise SurgeryError(
-                f"{self.step}: layer {self.layer!r} cannot read {missing}: a layer reads model inputs and "
-                f"outputs of the layers before it, here {available}."
-            )
+        self._check_defined(list(self.inputs), available)
         layer.input[:] = self.inputs
-        return coreml_spec.rebuild(mlmodel, spec)
+
+    def _rewire_op(self, spec: Any) -> None:
+        block = coreml_spec.main_block(spec, self.step)
+        index, op = coreml_spec.find_op(block, self.layer, self.step)
+        unknown = [name for name in self.inputs if name not in op.inputs]
+        if unknown:
+            raise SurgeryError(f"{self.step}: op {self.layer!r} ({op.type}) has no argument(s) {unknown}; "
+                               f"its arguments are {sorted(op.inputs)}.")
+        available = coreml_spec.feature_names(spec, "input") + [
+            output.name for earlier in block.operations[:index] for output in earlier.outputs]
+        self._check_defined(list(self.inputs.values()), available)
+        for argument, value in self.inputs.items():
+            del op.inputs[argument].arguments[:]
+            op.inputs[argument].arguments.add().name = value
 
 
 @COREML_STEPS.register

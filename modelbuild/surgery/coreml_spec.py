@@ -103,6 +103,16 @@ def main_block(spec: Any, step: str) -> Any:
     return function.block_specializations[function.opset]
 
 
+def find_op(block: Any, name: str, step: str) -> tuple[int, Any]:
+    """(index, op) of the ML Program op that outputs the value `name`, or a SurgeryError listing them."""
+    for index, op in enumerate(block.operations):
+        if any(output.name == name for output in op.outputs):
+            return index, op
+    names = [output.name for op in block.operations if op.type != "const" for output in op.outputs]
+    raise SurgeryError(f"{step}: the program has no op with output {name!r}; its (non-const) op outputs "
+                       f"are {names}.")
+
+
 def op_bindings(block: Any) -> Iterator[Any]:
     """Every name binding (Argument.Binding) read by an op of `block` or a nested block."""
     for op in block.operations:

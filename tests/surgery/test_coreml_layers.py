@@ -16,6 +16,20 @@ def _layer_named(mlmodel, kind):
     return next(layer for layer in mlmodel.get_spec().neuralNetwork.layers if layer.WhichOneof("layer") == kind)
 
 
+def _op_output(mlmodel, op_type, occurrence=0):
+    """The output name of the `occurrence`-th op of `op_type` in the main function."""
+    function = mlmodel.get_spec().mlProgram.functions["main"]
+    ops = [op for op in function.block_specializations[function.opset].operations if op.type == op_type]
+    return ops[occurrence].outputs[0].name
+
+
+def _without_first_relu(classifier, x: np.ndarray) -> np.ndarray:
+    """torch oracle of the classifier with its first relu removed."""
+    with torch.no_grad():
+        h = torch.relu(classifier.conv2(classifier.conv1(torch.from_numpy(x))))
+        return classifier.fc(classifier.pool(h).flatten(1)).numpy()
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     return torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
 
@@ -58,8 +72,11 @@ def test_delete_layer_refusals(nn_classifier, mlprogram_classifier):
     last = nn_classifier.get_spec().neuralNetwork.layers[-1].name
     with pytest.raises(SurgeryError, match=r"writes the model output\(s\) \['y'\]"):
         apply_steps(nn_classifier, [{"step": "coreml::delete_layer", "layer": last}])
-    with pytest.raises(SurgeryError, match="edits NeuralNetwork layers; this model is a mlprogram model"):
+    with pytest.raises(SurgeryError, match=r"no op with output 'x'; its \(non-const\) op outputs are \["):
         apply_steps(mlprogram_classifier, [{"step": "coreml::delete_layer", "layer": "x"}])
+    relu = _op_output(mlprogram_classifier, "relu")
+    with pytest.raises(SurgeryError, match=r"no single-value argument 'y'; its arguments are \['x'\]"):
+        apply_steps(mlprogram_classifier, [{"step": "coreml::delete_layer", "layer": relu, "argument": "y"}])
 
 
 def test_rewire_inputs(apply_step, nn_classifier, classifier):
@@ -71,9 +88,11 @@ def test_rewire_inputs(apply_step, nn_classifier, classifier):
     x = sample()
     np.testing.assert_allclose(run_coreml(rewired, {"x": x})["y"].reshape(1, -1), torch_outputs(classifier, x),
                                atol=1e-5)
-    with pytest.raises(SurgeryError, match=r"cannot read \['y'\]: a layer reads model inputs and outputs of "
-                                           r"the layers before it"):
+    with pytest.raises(SurgeryError, match=r"cannot read \['y'\]: a layer or op reads model inputs and the "
+                                           r"values computed before it"):
         apply_steps(nn_classifier, [{"step": "coreml::rewire_inputs", "layer": reshape.name, "inputs": ["y"]}])
+    with pytest.raises(SurgeryError, match="for a NeuralNetwork model, 'inputs' must be a list of blob names"):
+        apply_steps(nn_classifier, [{"step": "coreml::rewire_inputs", "layer": reshape.name, "inputs": {"x": "x"}}])
 
 
 def test_reshape_to_flatten(apply_step, nn_classifier, classifier):
@@ -84,3 +103,28 @@ def test_reshape_to_flatten(apply_step, nn_classifier, classifier):
     first = nn_classifier.get_spec().neuralNetwork.layers[0].name
     with pytest.raises(SurgeryError, match=f"layer '{first}' is a convolution"):
         apply_steps(nn_classifier, [{"step": "coreml::reshape_to_flatten", "layers": [first]}])
+
+
+def test_delete_op_in_an_ml_program(apply_step, mlprogram_classifier, classifier):
+    relu = _op_output(mlprogram_classifier, "relu")
+    cut = apply_step(mlprogram_classifier, {"step": "coreml::delete_layer", "layer": relu})
+    ops = mil_op_types(mlprogram_classifier)
+    assert mil_op_types(cut) == ops[:ops.index("relu")] + ops[ops.index("relu") + 1:]
+    x = sample()
+    np.testing.assert_allclose(run_coreml(cut, {"x": x})["y"], _without_first_relu(classifier, x), atol=1e-5)
+
+
+def test_rewire_op_in_an_ml_program(apply_step, mlprogram_classifier, classifier):
+    second_conv = _op_output(mlprogram_classifier, "conv", 1)
+    first_conv = _op_output(mlprogram_classifier, "conv", 0)
+    rewired = apply_step(mlprogram_classifier, {"step": "coreml::rewire_inputs", "layer": second_conv,
+                                                "inputs": {"x": first_conv}})
+    assert mil_op_types(rewired) == mil_op_types(mlprogram_classifier)  # the skipped relu stays, unused
+    x = sample()
+    np.testing.assert_allclose(run_coreml(rewired, {"x": x})["y"], _without_first_relu(classifier, x), atol=1e-5)
+    with pytest.raises(SurgeryError, match=r"has no argument\(s\) \['input'\]; its arguments are \["):
+        apply_steps(mlprogram_classifier, [{"step": "coreml::rewire_inputs", "layer": second_conv,
+                                            "inputs": {"input": first_conv}}])
+    with pytest.raises(SurgeryError, match="for an ML Program model, 'inputs' must be a mapping"):
+        apply_steps(mlprogram_classifier, [{"step": "coreml::rewire_inputs", "layer": second_conv,
+                                            "inputs": [first_conv]}])

@@ -78,3 +78,27 @@ def test_scatter_along_axis_and_nd(x, rng):
     expected = _t(x).clone()
     expected.index_put_((_t(nd[:, 0]).long(), _t(nd[:, 1]).long()), _t(nd_updates), accumulate=True)
     np.testing.assert_allclose(got_nd, expected.numpy(), rtol=1e-6)
+
+
+@pytest.mark.ops("scatter", "scatter_nd", "gather")
+def test_ios17_indices_must_be_non_negative(rng):
+    from modelbuild.runtime.mil.ops.gather_scatter import InvalidIndicesError
+
+    data = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
+    updates = np.array([[5, 6, 7], [8, 9, 10]], np.float32)
+    indices = np.array([-1, 0], np.int32)  # iOS17: -1 is out of bounds, not "the last row"
+    feeds = {"d": data, "u": updates, "i": indices}
+    with pytest.raises(InvalidIndicesError, match=r"Unable to compute the prediction using ML Program: scatter op .* index -1 outside \[0, 2\)"):
+        run_mil(lambda d, u, i: mb.scatter(data=d, indices=i, updates=u, validate_indices=True), feeds, target="iOS17")
+    unchecked = run_mil(lambda d, u, i: mb.scatter(data=d, indices=i, updates=u, mode="add", validate_indices=False),
+                        feeds, target="iOS17")
+    np.testing.assert_array_equal(unchecked, [[9, 11, 13], [4, 5, 6]])  # the invalid update is dropped
+    nd = np.array([[1, 0], [0, 3]], np.int32)
+    with pytest.raises(InvalidIndicesError, match="index 3 outside"):
+        run_mil(lambda d, i: mb.scatter_nd(data=d, indices=i, updates=np.ones(2, np.float32), validate_indices=True),
+                {"d": data, "i": nd}, target="iOS17")
+    with pytest.raises(InvalidIndicesError):
+        run_mil(lambda d, i: mb.gather(x=d, indices=i, validate_indices=True), {"d": data, "i": indices}, target="iOS17")
+    legacy = run_mil(lambda d, i: mb.scatter(data=d, indices=i, updates=updates, mode="update"),
+                     {"d": data, "i": indices}, target="iOS16")
+    np.testing.assert_array_equal(legacy, [[8, 9, 10], [5, 6, 7]])  # iOS16: -1 is the last row

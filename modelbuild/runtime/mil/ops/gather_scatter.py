@@ -1,8 +1,13 @@
 """MIL gather and scatter ops (coremltools `scatter_gather.py`, iOS15..iOS17).
 
-Negative indices count from the end of their axis, as in numpy; an index out
-of range raises a ValueError naming the op. Scatter modes: update, add, sub,
-mul, div, max, min (duplicates accumulate, `update` keeps the last).
+Indices: iOS15/16 ops accept [-size, size) (negative ones count from the end)
+and refuse the rest with a ValueError naming the op. iOS17 ops carry
+`validate_indices`, and for them only [0, size) is valid: with validation an
+invalid index raises `InvalidIndicesError` (a RuntimeError, as Core ML's
+predict raises); without it the behaviour is undefined in Core ML, and this
+runtime wraps negative indices in gathers and drops the invalid updates of
+scatters. Scatter modes: update, add, sub, mul, div, max, min (duplicates
+accumulate; `update` keeps the last).
 """
 from __future__ import annotations
 
@@ -10,25 +15,54 @@ from typing import Any, Callable
 
 import numpy as np
 
+from modelbuild.runtime.registry import ModelRuntimeError
+
 from ..kernel import MIL_OPS, OpContext
 from .reshaping import normalize_axes
 
 
-def _checked_indices(op: OpContext, indices: Any, size: int) -> np.ndarray:
+class InvalidIndicesError(ModelRuntimeError, RuntimeError):
+    """An iOS17+ op with validate_indices met an index outside [0, size)."""
+
+
+def _checked_indices(op: OpContext, indices: Any, size: int, validate: Any = None) -> np.ndarray:
+    """Indices in [0, size): negative ones wrapped (iOS15/16, or iOS17 gathers without validation)."""
     indices = np.asarray(indices).astype(np.int64)
+    if validate is not None and bool(validate):
+        _refuse_invalid(op, indices, size)
     if indices.size and (indices.min() < -size or indices.max() >= size):
         raise op.value_error(f"indices range over [{indices.min()}, {indices.max()}], outside an axis of size {size}")
     return np.where(indices < 0, indices + size, indices)
 
 
+def _refuse_invalid(op: OpContext, indices: np.ndarray, size: int) -> None:
+    bad = indices[(indices < 0) | (indices >= size)]
+    if bad.size:
+        raise InvalidIndicesError(
+            f"Unable to compute the prediction using ML Program: {op.describe()} has index {bad[0]} "
+            f"outside [0, {size}) and validate_indices is set (iOS17+ indices may not be negative)."
+        )
+
+
+def _scatter_indices(op: OpContext, indices: Any, size: int, validate: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Scatter indices and the mask of the usable ones (iOS17 semantics when validate_indices is given)."""
+    indices = np.asarray(indices).astype(np.int64)
+    if validate is None:
+        return _checked_indices(op, indices, size), np.ones(indices.shape, bool)
+    if bool(validate):
+        _refuse_invalid(op, indices, size)
+    valid = (indices >= 0) & (indices < size)
+    return np.where(valid, indices, 0), valid
+
+
 @MIL_OPS.register("gather")
 def gather(
     op: OpContext, *, x: np.ndarray, indices: Any, axis: Any = 0, batch_dims: Any = 0,
-    validate_indices: Any = False,
+    validate_indices: Any = None,
 ) -> np.ndarray:
     ax = normalize_axes(op, axis, x.ndim)[0]
     batch = int(batch_dims)
-    indices = _checked_indices(op, indices, x.shape[ax])
+    indices = _checked_indices(op, indices, x.shape[ax], validate_indices)
     if batch == 0:
         return np.take(x, indices, axis=ax)
     if x.shape[:batch] != indices.shape[:batch] or ax < batch:
@@ -40,16 +74,16 @@ def gather(
 
 
 @MIL_OPS.register("gather_along_axis")
-def gather_along_axis(op: OpContext, *, x: np.ndarray, indices: Any, axis: Any = 0, validate_indices: Any = False) -> np.ndarray:
+def gather_along_axis(op: OpContext, *, x: np.ndarray, indices: Any, axis: Any = 0, validate_indices: Any = None) -> np.ndarray:
     ax = normalize_axes(op, axis, x.ndim)[0]
-    indices = _checked_indices(op, indices, x.shape[ax])
+    indices = _checked_indices(op, indices, x.shape[ax], validate_indices)
     if indices.ndim != x.ndim or any(i != s for d, (i, s) in enumerate(zip(indices.shape, x.shape)) if d != ax):
         raise op.shape_error("indices must match x in every dim but the axis", x=x, indices=indices)
     return np.take_along_axis(x, indices, axis=ax)
 
 
 @MIL_OPS.register("gather_nd")
-def gather_nd(op: OpContext, *, x: np.ndarray, indices: Any, batch_dims: Any = 0, validate_indices: Any = False) -> np.ndarray:
+def gather_nd(op: OpContext, *, x: np.ndarray, indices: Any, batch_dims: Any = 0, validate_indices: Any = None) -> np.ndarray:
     indices = np.asarray(indices).astype(np.int64)
     batch = int(batch_dims)
     depth = indices.shape[-1]
@@ -60,7 +94,7 @@ def gather_nd(op: OpContext, *, x: np.ndarray, indices: Any, batch_dims: Any = 0
     flat_i = indices.reshape((flat_x.shape[0], -1, depth))
     parts = []
     for b in range(flat_x.shape[0]):
-        coords = [_checked_indices(op, flat_i[b][:, d], x.shape[batch + d]) for d in range(depth)]
+        coords = [_checked_indices(op, flat_i[b][:, d], x.shape[batch + d], validate_indices) for d in range(depth)]
         parts.append(flat_x[b][tuple(coords)])
     return np.stack(parts).reshape(indices.shape[:-1] + x.shape[batch + depth:])
 
@@ -86,42 +120,46 @@ def _scatter_into(op: OpContext, data: np.ndarray, index: tuple, updates: np.nda
 @MIL_OPS.register("scatter")
 def scatter(
     op: OpContext, *, data: np.ndarray, indices: Any, updates: np.ndarray, axis: Any = 0, mode: str = "add",
-    validate_indices: Any = False,
+    validate_indices: Any = None,
 ) -> np.ndarray:
     ax = normalize_axes(op, axis, data.ndim)[0]
-    indices = _checked_indices(op, indices, data.shape[ax]).reshape(-1)
-    expected = data.shape[:ax] + (indices.size,) + data.shape[ax + 1:]
+    flat = np.asarray(indices).reshape(-1)
+    expected = data.shape[:ax] + (flat.size,) + data.shape[ax + 1:]
     if np.shape(updates) != expected:
-        raise op.shape_error(f"updates must have shape {expected}", data=data, indices=indices, updates=updates)
-    moved = np.moveaxis(data, ax, 0)
-    result = _scatter_into(op, moved, (indices,), np.moveaxis(np.asarray(updates), ax, 0), mode)
+        raise op.shape_error(f"updates must have shape {expected}", data=data, indices=flat, updates=updates)
+    positions, valid = _scatter_indices(op, flat, data.shape[ax], validate_indices)
+    moved_updates = np.moveaxis(np.asarray(updates), ax, 0)[valid]
+    result = _scatter_into(op, np.moveaxis(data, ax, 0), (positions[valid],), moved_updates, mode)
     return np.moveaxis(result, 0, ax)
 
 
 @MIL_OPS.register("scatter_along_axis")
 def scatter_along_axis(
     op: OpContext, *, data: np.ndarray, indices: Any, updates: np.ndarray, axis: Any = 0, mode: str = "add",
-    validate_indices: Any = False,
+    validate_indices: Any = None,
 ) -> np.ndarray:
     ax = normalize_axes(op, axis, data.ndim)[0]
-    indices = _checked_indices(op, indices, data.shape[ax])
+    indices = np.asarray(indices)
     if indices.shape != np.shape(updates) or indices.ndim != data.ndim:
         raise op.shape_error("indices and updates must have the same shape and x's rank",
                              data=data, indices=indices, updates=updates)
-    grid = list(np.indices(indices.shape, sparse=True))
-    grid[ax] = indices
-    return _scatter_into(op, data, tuple(grid), np.asarray(updates), mode)
+    positions, valid = _scatter_indices(op, indices, data.shape[ax], validate_indices)
+    grid = list(np.indices(indices.shape))
+    grid[ax] = positions
+    return _scatter_into(op, data, tuple(g[valid] for g in grid), np.asarray(updates)[valid], mode)
 
 
 @MIL_OPS.register("scatter_nd")
 def scatter_nd(
     op: OpContext, *, data: np.ndarray, indices: Any, updates: np.ndarray, mode: str = "add",
-    validate_indices: Any = False,
+    validate_indices: Any = None,
 ) -> np.ndarray:
     indices = np.asarray(indices).astype(np.int64)
     depth = indices.shape[-1]
     expected = indices.shape[:-1] + data.shape[depth:]
     if np.shape(updates) != expected:
         raise op.shape_error(f"updates must have shape {expected}", data=data, indices=indices, updates=updates)
-    coords = tuple(_checked_indices(op, indices[..., d], data.shape[d]) for d in range(depth))
-    return _scatter_into(op, data, coords, np.asarray(updates), mode)
+    checked = [_scatter_indices(op, indices[..., d], data.shape[d], validate_indices) for d in range(depth)]
+    valid = np.logical_and.reduce([mask for _, mask in checked])
+    coords = tuple(positions[valid] for positions, _ in checked)
+    return _scatter_into(op, data, coords, np.asarray(updates)[valid], mode)

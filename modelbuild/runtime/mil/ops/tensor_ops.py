@@ -123,9 +123,8 @@ def topk(
     count = int(k) if int(k) >= 0 else x.shape[ax]
     if count > x.shape[ax]:
         raise op.shape_error(f"k={count} is larger than axis {ax} (size {x.shape[ax]})", x=x)
+    # sort=False allows any order; Core ML's CPU (and coremltools' iOS16 test) keep them sorted
     indices = np.take(_sort_indices(x, ax, bool(ascending)), np.arange(count), axis=ax)
-    if not bool(sort):  # the chosen elements in their input order
-        indices = np.sort(indices, axis=ax)
     values = np.take_along_axis(x, indices, axis=ax)
     return (values, indices) if bool(return_indices) else values
 

@@ -45,6 +45,8 @@ def test_reasons_group_by_cause_not_by_test_specific_details() -> None:
     nested = ("UnsupportedOpError: no kernel for 'lstm' (in lstm op 'lstm_0' (tensor<fp32, [1, 2]>, "
               "tensor<fp32, [3, 4]>)). Supported: abs")
     assert normalise_reason(nested) == "UnsupportedOpError: no kernel for 'lstm'."
+    shape_failure = "AssertionError: \nItems are not equal:\n ACTUAL: 0\n DESIRED: 1"
+    assert normalise_reason(shape_failure) == "AssertionError: Items are not equal: ACTUAL: 0 DESIRED: 1"
     assert normalise_reason("") == "(no message)"
 
 

@@ -108,20 +108,26 @@ def normalise_reason(message: str) -> str:
     equal to tolerance rtol=N, atol=N`; numbers become N, generated names such
     as `var_12` become `var_N`, a trailing `(in <layer>)` and a registry's
     `Supported: ...` list are dropped, exception classes lose their module
-    path, so equal causes group together.
+    path, so equal causes group together. numpy's `Items are not equal:` keeps
+    its ACTUAL / DESIRED lines (usually a rank or a shape).
     """
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     if not lines:
         return "(no message)"
-    first = lines[0]
+    first, used = lines[0], 1
     if re.fullmatch(r"[\w.]+:", first) and len(lines) > 1:
-        first = f"{first} {lines[1]}"
+        first, used = f"{first} {lines[1]}", 2
+    # numpy's assert_equal ("Items are not equal:") says what differs on the next two lines,
+    # e.g. the ranks of a shape: keep them verbatim.
+    detail = " ".join(lines[used:used + 2]) if first.endswith("Items are not equal:") else ""
     first = _QUALIFIED_EXCEPTION.sub(r"\1", first)
     first = _SUPPORTED_LIST.sub("", first)
     first = _drop_locations(first)
     first = _HEX.sub("0xN", first)
     first = _GENERATED_NAME.sub(r"\1_N", first)
     first = _NUMBER.sub("N", first)
+    if detail:
+        first = f"{first} {detail}"
     if len(first) > _REASON_LIMIT:
         first = first[: _REASON_LIMIT - 1] + "…"
     return first

@@ -150,3 +150,10 @@ def test_flatten2d_axes(axis, rng):
     got = run_mil(lambda x: mb.flatten2d(x=x, axis=axis), {"x": x})
     split = axis + 2 if axis < 0 else axis
     np.testing.assert_array_equal(got, x.reshape(int(np.prod(x.shape[:split])), -1))
+
+
+@pytest.mark.ops("reshape")
+def test_reshape_zero_counts_from_the_right_in_ios17():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    got = run_mil(lambda x: mb.reshape(x=x, shape=[1, 0, -1, 0]), {"x": x}, target="iOS17")
+    np.testing.assert_array_equal(got, x.reshape(1, 1, 2, 3))  # coremltools' iOS17 example

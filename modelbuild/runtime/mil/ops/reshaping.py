@@ -30,10 +30,11 @@ def normalize_axes(op: OpContext, axes: Any, rank: int) -> list[int]:
 
 @MIL_OPS.register("reshape")
 def reshape(op: OpContext, *, x: np.ndarray, shape: Any) -> np.ndarray:
-    """Target dims: positive sizes, one -1 (inferred), 0 (copy x's dim when ranks agree)."""
+    """Target dims: positive sizes, one -1 (inferred), 0 (x's dim at the same place counted from
+    the right, or 1 past x's rank: iOS17's rule, which equals iOS15's when the lengths agree)."""
     target = int_list(shape)
-    if 0 in target and len(target) == x.ndim:
-        target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]
+    offset = x.ndim - len(target)
+    target = [(x.shape[i + offset] if i + offset >= 0 else 1) if d == 0 else d for i, d in enumerate(target)]
     known = int(np.prod([d for d in target if d != -1]))
     if target.count(-1) > 1 or (target.count(-1) == 1 and (known == 0 or x.size % known)) or (
         -1 not in target and known != x.size

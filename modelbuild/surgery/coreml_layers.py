@@ -225,34 +225,73 @@ class RewireInputs(SurgeryStep):
 
 @COREML_STEPS.register
 class ReshapeToFlatten(SurgeryStep):
-    """Replace a NeuralNetwork reshapeStatic to [N, -1] (or [N, K]) with flattenTo2D(axis=1).
+    """Replace a reshape to a 2-element target [N, -1] (or [N, K]) with a flatten at axis 1.
 
     Given: r = reshapeStatic(p, targetShape=[1, -1])   (x.view(x.size(0), -1) converted at batch 1)
     Result: r = flattenTo2D(p, axis=1)                  (works for any batch size)
+    ML Program: r = reshape(x=p, shape=const [1, -1])  ->  r = flatten2d(x=p, axis=const 1).
     A reshape baked with the conversion's batch size breaks when the model runs another
     batch size (flexible shapes); the flatten keeps the batch dimension, whatever it is.
     """
 
     step: Literal["coreml::reshape_to_flatten"] = "coreml::reshape_to_flatten"
     layers: list[str] | None = Field(
-        None, description="Names of the reshapeStatic layers to replace; left out: every reshapeStatic "
-                          "layer with a 2-element target shape.")
+        None, description="NeuralNetwork layer names (ML Program: op output names) of the reshapes to replace; "
+                          "left out: every reshape to a constant 2-element target shape.")
 
     def apply(self, mlmodel: Any) -> Any:
         spec = coreml_spec.spec_of(mlmodel)
+        if coreml_spec.model_format(spec) == "mlprogram":
+            self._replace_ops(spec)
+        else:
+            self._replace_layers(spec)
+        return coreml_spec.rebuild(mlmodel, spec)
+
+    def _refuse(self, name: str, kind: str, target: Any) -> None:
+        raise SurgeryError(f"{self.step}: {name!r} is a {kind} (target {target}), not a reshape to a "
+                           "constant 2-element shape.")
+
+    def _replace_layers(self, spec: Any) -> None:
         network = coreml_spec.neural_network(spec, self.step)
         if self.layers is None:
             chosen = [layer for layer in network.layers
                       if layer.WhichOneof("layer") == "reshapeStatic" and len(layer.reshapeStatic.targetShape) == 2]
-            if not chosen:
-                raise SurgeryError(f"{self.step}: the model has no reshapeStatic layer with a 2-element target.")
         else:
             chosen = [coreml_spec.find_layer(network, name, self.step)[1] for name in self.layers]
+        if not chosen:
+            raise SurgeryError(f"{self.step}: the model has no reshapeStatic layer with a 2-element target.")
         for layer in chosen:
             kind = layer.WhichOneof("layer")
-            if kind != "reshapeStatic" or len(layer.reshapeStatic.targetShape) != 2:
-                target = list(layer.reshapeStatic.targetShape) if kind == "reshapeStatic" else None
-                raise SurgeryError(f"{self.step}: layer {layer.name!r} is a {kind} (target {target}), "
-                                   "not a reshapeStatic to a 2-element shape.")
+            target = list(layer.reshapeStatic.targetShape) if kind == "reshapeStatic" else None
+            if kind != "reshapeStatic" or len(target) != 2:
+                self._refuse(layer.name, kind, target)
             layer.flattenTo2D.axis = 1  # replaces the reshapeStatic in the `layer` oneof
-        return coreml_spec.rebuild(mlmodel, spec)
+
+    def _replace_ops(self, spec: Any) -> None:
+        from coremltools.proto import MIL_pb2
+
+        block = coreml_spec.main_block(spec, self.step)
+        const_shapes = {op.outputs[0].name: [int(d.constant.size) for d in op.outputs[0].type.tensorType.dimensions]
+                        for op in block.operations if op.type == "const"}
+
+        def flattenable(op: Any) -> bool:
+            bindings = op.inputs["shape"].arguments if "shape" in op.inputs else []
+            return op.type == "reshape" and len(bindings) == 1 and const_shapes.get(bindings[0].name) == [2]
+
+        if self.layers is None:
+            chosen = [op.outputs[0].name for op in block.operations if flattenable(op)]
+            if not chosen:
+                raise SurgeryError(f"{self.step}: the program has no reshape op with a constant 2-element shape.")
+        else:
+            chosen = list(self.layers)
+        taken = coreml_spec.mil_value_names(block, spec)
+        for name in chosen:
+            index, op = coreml_spec.find_op(block, name, self.step)
+            if not flattenable(op):
+                self._refuse(name, op.type, sorted(op.inputs))
+            axis = coreml_spec.insert_op(block, index)
+            _make_const(axis, coreml_spec.fresh_name(taken, f"{name}_flatten_axis"), 1, MIL_pb2)
+            op = block.operations[index + 1]
+            op.type = "flatten2d"
+            del op.inputs["shape"]
+            op.inputs["axis"].arguments.add().name = axis.outputs[0].name

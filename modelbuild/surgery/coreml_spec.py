@@ -113,6 +113,19 @@ def find_op(block: Any, name: str, step: str) -> tuple[int, Any]:
                        f"are {names}.")
 
 
+def insert_op(block: Any, index: int) -> Any:
+    """A new, empty op at position `index` of the block (protobuf lists have no insert)."""
+    operations = []
+    for op in block.operations:
+        operations.append(type(op)())
+        operations[-1].CopyFrom(op)
+    del block.operations[:]
+    block.operations.extend(operations[:index])
+    new_op = block.operations.add()
+    block.operations.extend(operations[index:])
+    return new_op
+
+
 def op_bindings(block: Any) -> Iterator[Any]:
     """Every name binding (Argument.Binding) read by an op of `block` or a nested block."""
     for op in block.operations:

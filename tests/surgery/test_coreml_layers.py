@@ -101,7 +101,7 @@ def test_reshape_to_flatten(apply_step, nn_classifier, classifier):
     x = sample()
     np.testing.assert_allclose(run_coreml(flat, {"x": x})["y"], torch_outputs(classifier, x), atol=1e-5)
     first = nn_classifier.get_spec().neuralNetwork.layers[0].name
-    with pytest.raises(SurgeryError, match=f"layer '{first}' is a convolution"):
+    with pytest.raises(SurgeryError, match=f"'{first}' is a convolution"):
         apply_steps(nn_classifier, [{"step": "coreml::reshape_to_flatten", "layers": [first]}])
 
 
@@ -128,3 +128,15 @@ def test_rewire_op_in_an_ml_program(apply_step, mlprogram_classifier, classifier
     with pytest.raises(SurgeryError, match="for an ML Program model, 'inputs' must be a mapping"):
         apply_steps(mlprogram_classifier, [{"step": "coreml::rewire_inputs", "layer": second_conv,
                                             "inputs": [first_conv]}])
+
+
+def test_reshape_to_flatten_in_an_ml_program(apply_step, mlprogram_classifier, classifier):
+    flat = apply_step(mlprogram_classifier, {"step": "coreml::reshape_to_flatten"})
+    ops = mil_op_types(mlprogram_classifier)
+    reshape = ops.index("reshape")
+    assert mil_op_types(flat) == ops[:reshape] + ["const", "flatten2d"] + ops[reshape + 1:]
+    x = sample()
+    np.testing.assert_allclose(run_coreml(flat, {"x": x})["y"], torch_outputs(classifier, x), atol=1e-5)
+    relu = _op_output(mlprogram_classifier, "relu")
+    with pytest.raises(SurgeryError, match=f"'{relu}' is a relu"):
+        apply_steps(mlprogram_classifier, [{"step": "coreml::reshape_to_flatten", "layers": [relu]}])

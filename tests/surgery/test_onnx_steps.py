@@ -102,3 +102,24 @@ def test_fold_constants_keeps_dynamic_shapes_dynamic(apply_step, classifier):
     np.testing.assert_allclose(run_onnx(folded, {"x": x})["y"], torch_outputs(classifier, x), atol=1e-5)
     unfolded = apply_step(pinned, {"step": "onnx::fold_constants", "fold_shapes": False})
     assert "Shape" in onnx_op_types(unfolded)
+
+
+def test_flatten_shape_reshape_with_a_sliced_shape(apply_step):
+    """The opset-15 form: Shape(x, start=0, end=1) ++ [-1] (built by hand; torch does not emit it)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]),
+         helper.make_node("Shape", ["r"], ["n"], start=0, end=1),
+         helper.make_node("Concat", ["n", "minus_one"], ["target"], axis=0),
+         helper.make_node("Reshape", ["r", "target"], ["y"])],
+        "sliced_shape",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])],
+        [numpy_helper.from_array(np.array([-1], dtype=np.int64), "minus_one")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    flat = apply_step(model, {"step": "onnx::flatten_shape_reshape"})
+    assert onnx_op_types(flat) == ["Relu", "Flatten"] and not flat.graph.initializer
+    x = np.random.default_rng(0).standard_normal((3, 4, 2, 2)).astype(np.float32)
+    np.testing.assert_array_equal(run_onnx(flat, {"x": x})["y"], np.maximum(x, 0).reshape(3, -1))

@@ -16,6 +16,7 @@ from modelbuild.runtime.nn import (  # noqa: F401  (importing registers the kern
     normalization,
     pooling,
     random,
+    recurrent,
     reduce,
     reshape,
     resize,

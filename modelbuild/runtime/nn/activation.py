@@ -39,6 +39,15 @@ _SIMPLE: dict[str, Callable[[np.ndarray, Any], np.ndarray]] = {
 }
 
 
+def nonlinearity(params: Any, x: np.ndarray, where: str = "activation") -> np.ndarray:
+    """One of the parameter-free-per-channel ActivationParams applied to x (used by recurrent layers)."""
+    kind = params.WhichOneof("NonlinearityType")
+    if kind not in _SIMPLE:
+        raise UnsupportedOpError(f"{where}: activation {kind!r} is not supported here; supported: {', '.join(sorted(_SIMPLE))}.")
+    with np.errstate(over="ignore"):
+        return f32(_SIMPLE[kind](f32(x), getattr(params, kind)))
+
+
 @NN_LAYERS.register("activation")
 def activation(layer: Layer, x: np.ndarray) -> np.ndarray:
     """y = f(x) for the nonlinearity chosen in ActivationParams."""

@@ -18,6 +18,8 @@ from modelbuild.runtime.nn.control_flow import LoopBreak, LoopContinue, is_true
 from modelbuild.runtime.nn.layer import NN_LAYERS, Layer
 from modelbuild.runtime.registry import ModelRuntimeError
 
+# layers whose final-state outputs may be left undeclared
+OPTIONAL_TRAILING_OUTPUTS = {"simpleRecurrent", "gru", "uniDirectionalLSTM", "biDirectionalLSTM"}
 RANK5_ARRAY_MAPPING = 0
 RANK5_IMAGE_MAPPING = 0
 
@@ -119,6 +121,8 @@ class NeuralNetworkEngine:
             except (ValueError, IndexError, TypeError, RuntimeError) as err:
                 raise ModelRuntimeError(f"{layer} failed: {err}") from err
             results = result if isinstance(result, (tuple, list)) else (result,)
+            if layer.kind in OPTIONAL_TRAILING_OUTPUTS:
+                results = results[: len(layer.outputs)]
             if len(results) != len(layer.outputs):
                 raise ModelRuntimeError(
                     f"{layer} produced {len(results)} output(s) but declares {len(layer.outputs)}."

@@ -1,0 +1,125 @@
+"""Recurrent layers against torch.nn.LSTM and numpy readings of NeuralNetwork.proto's equations."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+SEQ, BATCH, N_IN, N_OUT = 5, 2, 3, 4
+
+
+def _sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def _mats(rng, count, shape):
+    return [rng.standard_normal(shape).astype(np.float32) * 0.5 for _ in range(count)]
+
+
+@pytest.mark.ops("simpleRecurrent")
+@pytest.mark.parametrize("output_all, reverse", [(True, False), (False, True)])
+def test_simple_recurrent(run_layer, rng, output_all, reverse):
+    w, r = _mats(rng, 1, (N_OUT, N_IN))[0], _mats(rng, 1, (N_OUT, N_OUT))[0]
+    b = rng.standard_normal(N_OUT).astype(np.float32)
+    x = rng.standard_normal((SEQ, BATCH, N_IN, 1, 1)).astype(np.float32)
+    h0 = rng.standard_normal((1, BATCH, N_OUT, 1, 1)).astype(np.float32)
+    y, h = run_layer(lambda bl: bl.add_simple_rnn("rnn", r, w, b, N_OUT, N_IN, "TANH", ["x", "h0"], ["y", "h"],
+                                                  output_all=output_all, reverse_input=reverse),
+                     {"x": x, "h0": h0}, outputs=("y", "h"))
+    state, steps = h0.reshape(BATCH, N_OUT).astype(np.float64), []
+    for t in (range(SEQ - 1, -1, -1) if reverse else range(SEQ)):
+        state = np.tanh(x[t, :, :, 0, 0] @ w.T + state @ r.T + b)
+        steps.append(state)
+    expected = np.stack(steps) if output_all else state[None]
+    np.testing.assert_allclose(y.reshape(expected.shape), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h.reshape(BATCH, N_OUT), state, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.ops("gru")
+def test_gru_follows_the_proto_equations(run_layer, rng):
+    wz, wr, wo = _mats(rng, 3, (N_OUT, N_IN))
+    rz, rr, ro = _mats(rng, 3, (N_OUT, N_OUT))
+    bz, br, bo = _mats(rng, 3, (N_OUT,))
+    x = rng.standard_normal((SEQ, BATCH, N_IN, 1, 1)).astype(np.float32)
+    y, h = run_layer(lambda bl: bl.add_gru("gru", [rz, rr, ro], [wz, wr, wo], [bz, br, bo], N_OUT, N_IN, ["x"], ["y", "h"],
+                                           activation="TANH", inner_activation="SIGMOID", output_all=True),
+                     {"x": x}, outputs=("y", "h"))
+    state, steps = np.zeros((BATCH, N_OUT)), []
+    for t in range(SEQ):
+        xt = x[t, :, :, 0, 0]
+        z = _sigmoid(xt @ wz.T + state @ rz.T + bz)
+        r = _sigmoid(xt @ wr.T + state @ rr.T + br)
+        o = np.tanh(xt @ wo.T + (state * r) @ ro.T + bo)
+        state = (1 - z) * o + z * state
+        steps.append(state)
+    np.testing.assert_allclose(y.reshape(SEQ, BATCH, N_OUT), np.stack(steps), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h.reshape(BATCH, N_OUT), state, rtol=1e-4, atol=1e-5)
+
+
+def _torch_lstm(bidirectional=False):
+    torch.manual_seed(0)
+    return torch.nn.LSTM(N_IN, N_OUT, bidirectional=bidirectional).eval()
+
+
+def _gates(lstm, suffix=""):
+    """torch packs i, f, g(z), o; the builder wants [i, f, o, z]."""
+    def split(t):
+        i, f, g, o = (m.detach().numpy() for m in t.chunk(4))
+        return [i, f, o, g]
+    w = split(getattr(lstm, f"weight_ih_l0{suffix}"))
+    r = split(getattr(lstm, f"weight_hh_l0{suffix}"))
+    b = split(getattr(lstm, f"bias_ih_l0{suffix}") + getattr(lstm, f"bias_hh_l0{suffix}"))
+    return r, w, b
+
+
+@pytest.mark.ops("uniDirectionalLSTM")
+@pytest.mark.parametrize("output_all", [True, False])
+def test_unidirectional_lstm_matches_torch(run_layer, rng, output_all):
+    lstm = _torch_lstm()
+    r, w, b = _gates(lstm)
+    x = rng.standard_normal((SEQ, BATCH, N_IN, 1, 1)).astype(np.float32)
+    h0, c0 = (rng.standard_normal((1, BATCH, N_OUT, 1, 1)).astype(np.float32) for _ in range(2))
+    y, h, c = run_layer(lambda bl: bl.add_unilstm("lstm", r, w, b, N_OUT, N_IN, ["x", "h0", "c0"], ["y", "h", "c"],
+                                                  output_all=output_all),
+                        {"x": x, "h0": h0, "c0": c0}, outputs=("y", "h", "c"))
+    with torch.no_grad():
+        ty, (th, tc) = lstm(torch.from_numpy(x[..., 0, 0]), (torch.from_numpy(h0[..., 0, 0]), torch.from_numpy(c0[..., 0, 0])))
+    expected = ty.numpy() if output_all else th.numpy()
+    np.testing.assert_allclose(y.reshape(expected.shape), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c.reshape(1, BATCH, N_OUT), tc.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.ops("uniDirectionalLSTM")
+def test_lstm_peepholes_forget_bias_and_cell_clip(run_layer, rng):
+    r = _mats(rng, 4, (N_OUT, N_OUT))
+    w = _mats(rng, 4, (N_OUT, N_IN))
+    b = _mats(rng, 4, (N_OUT,))
+    peep = _mats(rng, 3, (N_OUT,))
+    x = (rng.standard_normal((SEQ, 1, N_IN, 1, 1)) * 3).astype(np.float32)
+    y = run_layer(lambda bl: bl.add_unilstm("lstm", r, w, b, N_OUT, N_IN, ["x"], ["y"], peep=peep, output_all=True,
+                                            forget_bias=True, cell_clip_threshold=0.8), {"x": x})
+    (ri, rf, ro, rz), (wi, wf, wo, wz), (bi, bf, bo, bz), (pi, pf, po) = r, w, b, peep
+    h, c, steps = np.zeros((1, N_OUT)), np.zeros((1, N_OUT)), []
+    for t in range(SEQ):
+        xt = x[t, :, :, 0, 0]
+        i = _sigmoid(xt @ wi.T + h @ ri.T + bi + pi * c)
+        f = _sigmoid(xt @ wf.T + h @ rf.T + bf + 1.0 + pf * c)
+        z = np.tanh(xt @ wz.T + h @ rz.T + bz)
+        c = np.clip(c * f + i * z, -0.8, 0.8)
+        o = _sigmoid(xt @ wo.T + h @ ro.T + bo + po * c)
+        h = np.tanh(c) * o
+        steps.append(h)
+    np.testing.assert_allclose(y.reshape(SEQ, 1, N_OUT), np.stack(steps), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.ops("biDirectionalLSTM")
+def test_bidirectional_lstm_matches_torch(run_layer, rng):
+    lstm = _torch_lstm(bidirectional=True)
+    r, w, b = _gates(lstm)
+    rb, wb, bb = _gates(lstm, "_reverse")
+    x = rng.standard_normal((SEQ, BATCH, N_IN, 1, 1)).astype(np.float32)
+    y = run_layer(lambda bl: bl.add_bidirlstm("bilstm", r, w, b, rb, wb, bb, N_OUT, N_IN, ["x"], ["y", "hf", "cf", "hb", "cb"],
+                                              output_all=True), {"x": x}, outputs=("y", "hf", "cf", "hb", "cb"))[0]
+    with torch.no_grad():
+        expected = lstm(torch.from_numpy(x[..., 0, 0]))[0].numpy()
+    np.testing.assert_allclose(y.reshape(expected.shape), expected, rtol=1e-4, atol=1e-5)

@@ -118,7 +118,7 @@ def test_flatten_shape_reshape_with_a_sliced_shape(apply_step):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])],
         [numpy_helper.from_array(np.array([-1], dtype=np.int64), "minus_one")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     flat = apply_step(model, {"step": "onnx::flatten_shape_reshape"})
     assert onnx_op_types(flat) == ["Relu", "Flatten"] and not flat.graph.initializer
     x = np.random.default_rng(0).standard_normal((3, 4, 2, 2)).astype(np.float32)

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import datetime
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelbuild.runtime.conformance.results import Summary
-from modelbuild.runtime.conformance.runner import REPO_ROOT, Selection
+from modelbuild.runtime.conformance.runner import Selection
 
 FLOOR_PATH = Path(__file__).with_name("floor.json")
 
@@ -71,14 +70,6 @@ def check_floor(summary: Summary, floor: Floor) -> Verdict:
     return Verdict(True, f"Conformance at or above the floor: {figures}.")
 
 
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def record_floor(summary: Summary, selection: Selection, margin: float = 0.02,
                  path: Path = FLOOR_PATH) -> Path:
     """Write `selection` and the measured pass rate minus `margin` (not below 0) to `path`."""
@@ -96,7 +87,7 @@ def record_floor(summary: Summary, selection: Selection, margin: float = 0.02,
             "pass_rate": round(overall.pass_rate, 4), "reached": overall.reached, "passed": overall.passed,
             "failed": overall.failed, "early_failed": overall.early_failed,
             "early_passed": overall.early_passed, "skipped": overall.skipped, "not_run": summary.not_run,
-            "seconds": round(summary.seconds, 1), "commit": _git_commit(),
+            "seconds": round(summary.seconds, 1), "commit": summary.commit,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         },
     }

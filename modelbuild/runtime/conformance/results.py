@@ -142,6 +142,7 @@ class Summary:
     not_run: int = 0  # selected but never run (time limit reached)
     seconds: float = 0.0
     description: str = ""
+    commit: str = "unknown"  # HEAD when the run started (first..last if it moved during the run)
 
     def tally(self, key: Callable[[TestRecord], str] | None = None) -> dict[str, Tally]:
         """Tallies per `key(record)` (one overall tally, under "all", without a key)."""
@@ -181,6 +182,7 @@ class Summary:
 
         return {
             "description": self.description,
+            "commit": self.commit,
             "seconds": round(self.seconds, 1),
             "not_run": self.not_run,
             "overall": figures(self.overall),

@@ -11,6 +11,7 @@ what did not run.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -204,6 +205,15 @@ def execute(node_ids: Sequence[str], selection: Selection, workdir: Path, *,
     return ordered, len(node_ids) - len(ordered)
 
 
+def git_commit() -> str:
+    """The short hash of the repository's HEAD ("unknown" outside git)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def run_conformance(selection: Selection, *, timeout: float | None = None, test_timeout: float = 120.0,
                     keep_dir: Path | None = None) -> Summary:
     """Collect, sample and run `selection`; the figures of the run.
@@ -212,7 +222,8 @@ def run_conformance(selection: Selection, *, timeout: float | None = None, test_
     `Summary.not_run`); `test_timeout` fails a single test that runs longer.
     With `keep_dir`, the pytest logs, JUnit XML and JSON-lines files are kept there.
     """
-    started = time.monotonic()
+    started, first_commit = time.monotonic(), git_commit()
+    started_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     deadline = None if timeout is None else started + timeout
     workdir = Path(tempfile.mkdtemp(prefix="modelbuild-conformance-"))
     try:
@@ -223,10 +234,13 @@ def run_conformance(selection: Selection, *, timeout: float | None = None, test_
         if keep_dir is not None:
             shutil.copytree(workdir, keep_dir, dirs_exist_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    description = (f"Conformance of modelbuild.runtime: {selection.describe()}; "
+    last_commit = git_commit()
+    commit = first_commit if first_commit == last_commit else f"{first_commit}..{last_commit}"
+    description = (f"Conformance of modelbuild.runtime at commit {commit}, started {started_at}: "
+                   f"{selection.describe()}; "
                    f"{len(chosen)} of {len(node_ids)} collected tests")
     return Summary(records=records, collect_errors=collect_errors, not_run=not_run,
-                   seconds=time.monotonic() - started, description=description)
+                   seconds=time.monotonic() - started, description=description, commit=commit)
 
 
 def summary_from_dir(directory: Path) -> Summary:

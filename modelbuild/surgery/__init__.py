@@ -20,6 +20,7 @@ imported when a step is applied.
 from __future__ import annotations
 
 from modelbuild.surgery import coreml_features, coreml_layers, coreml_weights, onnx_folding, onnx_steps  # noqa: F401  (registration)
+from modelbuild.surgery.reference import steps_markdown
 from modelbuild.surgery.registry import (
     COREML_STEPS,
     ONNX_STEPS,
@@ -53,4 +54,5 @@ __all__ = [
     "coreml_step_models",
     "onnx_step_models",
     "parse_steps",
+    "steps_markdown",
 ]

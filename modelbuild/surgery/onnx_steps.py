@@ -64,10 +64,11 @@ class RenameOutputs(SurgeryStep):
 class SetOpset(SurgeryStep):
     """Convert the model to another ai.onnx opset with onnx.version_converter.
 
-    Given: opset_import { ai.onnx: 17 }   ... Reshape(x, shape) (v14) ...
-    Result: opset_import { ai.onnx: 13 }  ... Reshape(x, shape) (v13) ...   with opset=13
-    Ops whose semantics changed between the versions are rewritten by the converter
-    (e.g. Unsqueeze axes attribute <-> input at opset 13).
+    Given: opset_import { ai.onnx: 11 }   ... Unsqueeze(n, axes=[0]) ...
+    Result: opset_import { ai.onnx: 17 }  ... Unsqueeze(n, [0]) ...   with opset=17
+    Ops whose signature changed between the versions are rewritten by the converter (here
+    Unsqueeze's axes attribute became an input at opset 13). Upgrades work; onnx has few
+    downgrade adapters (no Shape-15 or Relu-14 to older), and a refusal names them.
     """
 
     step: Literal["onnx::set_opset"] = "onnx::set_opset"

@@ -21,6 +21,7 @@ from modelbuild.surgery import (
     apply_steps,
     coreml_step_models,
     onnx_step_models,
+    steps_markdown,
 )
 
 ALL_MODELS = {**onnx_step_models(), **coreml_step_models()}
@@ -128,3 +129,14 @@ def test_every_registered_step_has_a_test():
                       if path.name != Path(__file__).name)
     untested = [step_id for step_id in list(ONNX_STEPS) + list(COREML_STEPS) if f'"{step_id}"' not in sources]
     assert not untested, f"surgery steps without a test in tests/surgery: {untested}"
+
+
+def test_markdown_reference_lists_every_step_and_parameter():
+    text = steps_markdown()
+    for step_id, model in ALL_MODELS.items():
+        section = text.split(f"### `{step_id}`", 1)[1].split("### ", 1)[0]
+        assert "Given:" in section and "Result:" in section, step_id
+        for name in model.model_fields:
+            if name != "step":
+                assert f"| `{name}` |" in section, (step_id, name)
+    assert '| `dtype` | "int8" | "uint8" | "int4" | "uint4" | "int8" |' in text

@@ -22,6 +22,7 @@ import torch
 
 from modelbuild.runtime.conformance import floor as floor_module
 from modelbuild.runtime.conformance import routing, scipy_shim
+from modelbuild.runtime.conformance.markdown import format_markdown
 from modelbuild.runtime.conformance.report import format_summary, short_test_name
 from modelbuild.runtime.conformance.results import Summary, TestRecord, normalise_reason, read_records
 from modelbuild.runtime.conformance.runner import REPO_ROOT, Selection, run_conformance
@@ -95,6 +96,10 @@ def test_report_names_tests_without_shared_parameters_and_lists_wrong_answers() 
     wrong_answers = report.split("other than missing kernels")[1]
     assert "test_a[mlprogram/fp16/iOS17-rank=2]" in wrong_answers and "test_b" not in wrong_answers
     assert "      2  TestConv" in report
+    markdown = format_markdown(summary, "mil")
+    assert "| all tests run | 2 | 0 | 2 | 0.0% | 0 | 0 | 0 |" in markdown
+    assert "| iOS17/test_conv.py | 2 | 0 | 2 | 0.0% |" in markdown
+    assert "1 are missing kernels" in markdown
 
 
 def _records(*specs: tuple[str, bool]) -> list[TestRecord]:

@@ -13,7 +13,9 @@ import json
 from pathlib import Path
 
 from modelbuild.runtime.conformance import floor as floor_module
+from modelbuild.runtime.conformance.markdown import format_markdown
 from modelbuild.runtime.conformance.report import format_summary, summary_json
+from modelbuild.runtime.conformance.results import Summary
 from modelbuild.runtime.conformance.runner import (
     ConformanceRunError,
     Selection,
@@ -50,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="Fail a single test that runs longer than this (default 120).")
     parser.add_argument("--top", type=int, default=15, help="How many failure reasons to list (default 15).")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="Also write the figures as JSON.")
+    parser.add_argument("--markdown", type=Path, default=None, metavar="PATH",
+                        help="Also write the figures as Markdown tables (for docs/conformance.md).")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
                         help="Keep the pytest logs, JUnit XML and per-test JSON lines in DIR.")
     parser.add_argument("--report-only", type=Path, default=None, metavar="DIR",
@@ -63,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _write_reports(summary: Summary, suite: str, args: argparse.Namespace) -> None:
+    print(format_summary(summary, suite, top=args.top))
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary_json(summary, suite), indent=2), encoding="utf-8")
+    if args.markdown is not None:
+        args.markdown.write_text(format_markdown(summary, suite, top=args.top), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.report_only is not None:
@@ -71,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         except ConformanceRunError as error:
             print(f"error: {error}")
             return 2
-        print(format_summary(summary, args.suite, top=args.top))
-        if args.json is not None:
-            args.json.write_text(json.dumps(summary_json(summary, args.suite), indent=2), encoding="utf-8")
+        _write_reports(summary, args.suite, args)
         return 0
     if args.floor:
         floor = floor_module.load_floor()
@@ -89,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConformanceRunError, ValueError) as error:
         print(f"error: {error}")
         return 2
-    print(format_summary(summary, selection.suite, top=args.top))
-    if args.json is not None:
-        args.json.write_text(json.dumps(summary_json(summary, selection.suite), indent=2), encoding="utf-8")
+    _write_reports(summary, selection.suite, args)
     if floor is None:
         return 0
     if args.record_floor:

@@ -239,8 +239,12 @@ def run_conformance(selection: Selection, *, timeout: float | None = None, test_
     description = (f"Conformance of modelbuild.runtime at commit {commit}, started {started_at}: "
                    f"{selection.describe()}; "
                    f"{len(chosen)} of {len(node_ids)} collected tests")
-    return Summary(records=records, collect_errors=collect_errors, not_run=not_run,
-                   seconds=time.monotonic() - started, description=description, commit=commit)
+    summary = Summary(records=records, collect_errors=collect_errors, not_run=not_run,
+                      seconds=time.monotonic() - started, description=description, commit=commit)
+    if keep_dir is not None:
+        (Path(keep_dir) / "run.json").write_text(json.dumps(
+            {"description": description, "commit": commit, "seconds": summary.seconds}), encoding="utf-8")
+    return summary
 
 
 def summary_from_dir(directory: Path) -> Summary:
@@ -255,5 +259,8 @@ def summary_from_dir(directory: Path) -> Summary:
         records.update((record.nodeid, record) for record in read_records(results)[0])
     _, collect_errors, _, _ = read_records(directory / "collect-results.jsonl")
     ordered = [records[nodeid] for nodeid in selected if nodeid in records]
+    run_path = directory / "run.json"
+    run = json.loads(run_path.read_text(encoding="utf-8")) if run_path.exists() else {}
     return Summary(records=ordered, collect_errors=collect_errors, not_run=len(selected) - len(ordered),
-                   description=f"Conformance of modelbuild.runtime, re-read from {directory}")
+                   description=run.get("description", f"Conformance of modelbuild.runtime, re-read from {directory}"),
+                   commit=run.get("commit", "unknown"), seconds=float(run.get("seconds", 0.0)))

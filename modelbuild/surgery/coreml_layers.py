@@ -18,8 +18,8 @@ from modelbuild.surgery.registry import COREML_STEPS, SurgeryError, SurgeryStep
 class AddSoftmax(SurgeryStep):
     """Append a softmax to an output, which keeps its name.
 
-    Given: ... logits = innerProduct(h)            -> output logits
-    Result: ... logits_logits = innerProduct(h); logits = softmaxND(logits_logits, axis=-1) -> output logits
+    Given: ... y = innerProduct(h)                                  -> output y
+    Result: ... y_logits = innerProduct(h); y = softmaxND(y_logits, axis=-1) -> output y
     NeuralNetwork: a softmaxND layer. ML Program: a softmax op (with a const axis).
     Layers/ops that read the output inside the model keep reading the logits.
     """

@@ -27,7 +27,7 @@ _NOT_FOLDABLE = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUni
 class FoldConstants(SurgeryStep):
     """Fold constant subgraphs into initializers and drop the nodes left unused.
 
-    Given: n = Constant([1]); u = Unsqueeze(n, [0]); m = Constant([-1]); t = Concat(u, m); y = Reshape(x, t)
+    Given: n = Constant(1); u = Unsqueeze(n, [0]); m = Constant([-1]); t = Concat(u, m); y = Reshape(x, t)
            (with fold_shapes, also s = Shape(x) for an x of static shape [1, 8, 1, 1])
     Result: y = Reshape(x, t)   with t = [1, -1] an initializer (and s the initializer [1, 8, 1, 1])
     Values that are graph outputs are kept as computed; the folding never changes what the

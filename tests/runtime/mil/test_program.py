@@ -78,17 +78,18 @@ def test_fp16_inputs_get_fp16_feeds():
     np.testing.assert_array_equal(out, (torch.from_numpy(x).half() + 1).numpy())
 
 
-def test_an_unsupported_op_names_itself_and_lists_the_supported_ones():
-    @mb.program(input_specs=[mb.TensorSpec(shape=(2, 3))], opset_version=ct.target.iOS16)
-    def program(x):
-        return mb.add(x=x, y=mb.random_uniform(shape=np.array([2, 3], np.int32), name="noise"))
-
-    runtime = to_program(program)
+def test_an_unsupported_op_names_itself_and_lists_the_supported_ones(conv_model):
+    model, _ = conv_model
+    spec = model.get_spec()
+    block = spec.mlProgram.functions["main"].block_specializations["CoreML6"]
+    (relu,) = [op for op in block.operations if op.type == "relu"]
+    relu.type = "frobnicate"  # an op no Core ML version has
+    runtime = Program.from_spec(spec, model.weights_dir)
     with pytest.raises(UnsupportedOpError) as caught:
-        runtime.run({"x": np.zeros((2, 3), np.float32)})
+        runtime.run({"x": np.zeros((1, 3, 6, 6), np.float32)})
     message = str(caught.value)
-    assert "no kernel for the ML Program op 'random_uniform' (in random_uniform op 'noise'" in message
-    assert "Supported: abs, acos, add," in message and "conv," in message
+    assert "no kernel for the ML Program op 'frobnicate' (in frobnicate op 'out' (tensor<fp32, [1, 4, 6, 6]>))" in message
+    assert "Supported: abs, acos, add," in message and ", conv, " in message
 
 
 def test_a_neural_network_spec_is_refused():

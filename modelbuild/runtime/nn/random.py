@@ -1,4 +1,4 @@
-"""Random layers: random{Normal,Uniform,Bernoulli}{Like,Static,Dynamic}.
+"""Random layers: random{Normal,Uniform,Bernoulli}{Like,Static,Dynamic}, categoricalDistribution.
 
 Core ML's random streams cannot be reproduced, so these draw from numpy's
 generator seeded with the layer's `seed` (fresh entropy when seed is -1): the
@@ -46,3 +46,20 @@ def _register(family: str, sampler: Sampler) -> None:
 
 for _family, _sampler in _SAMPLERS.items():
     _register(_family, _sampler)
+
+
+@NN_LAYERS.register("categoricalDistribution")
+def categorical_distribution(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """numSamples class indices per row of the last axis (logits / temperature, or probabilities)."""
+    p = layer.params
+    data = np.asarray(x, dtype=np.float64)
+    if p.isLogits:
+        scaled = data / (p.temperature or 1.0)
+        probs = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
+    else:
+        probs = np.maximum(data, 0.0) + (p.eps or 1e-10)
+    probs = probs / probs.sum(axis=-1, keepdims=True)
+    rows = probs.reshape(-1, probs.shape[-1])
+    rng = _generator(layer)
+    samples = np.stack([rng.choice(rows.shape[1], size=int(p.numSamples), p=row) for row in rows])
+    return f32(samples.reshape(data.shape[:-1] + (int(p.numSamples),)))

@@ -36,3 +36,15 @@ def test_random_bernoulli(run_layer, raw_layer):
     for _, add, feeds in _layers(raw_layer, "randomBernoulli", dict(seed=5, prob=0.3)):
         y = run_layer(add, feeds)
         assert set(np.unique(y)) <= {0.0, 1.0} and abs(y.mean() - 0.3) < 0.01
+
+
+@pytest.mark.ops("categoricalDistribution")
+@pytest.mark.parametrize("is_logits", [True, False])
+def test_categorical_distribution_frequencies(run_layer, raw_layer, is_logits):
+    probs = np.array([[0.1, 0.6, 0.3], [0.5, 0.0, 0.5]], dtype=np.float32)
+    data = np.log(probs + 1e-12) if is_logits else probs
+    add = raw_layer("categoricalDistribution", seed=7, numSamples=20000, isLogits=is_logits, temperature=1.0)
+    y = run_layer(add, {"x": data})
+    assert y.shape == (2, 20000)
+    for row, expected in zip(y, probs):
+        np.testing.assert_allclose(np.bincount(row.astype(int), minlength=3) / 20000, expected, atol=0.015)

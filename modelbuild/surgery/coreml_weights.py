@@ -59,7 +59,9 @@ class Fp16Weights(SurgeryStep):
             from coremltools.converters.mil.mil.passes.defs.quantization import add_fp16_cast
             from coremltools.models.utils import _apply_graph_pass
 
-            return _quietly(_apply_graph_pass, mlmodel, add_fp16_cast())
+            # classify holds its labels in a list const, which has no dtype to cast
+            fp16 = add_fp16_cast(op_selector=lambda op: op.op_type != "classify")
+            return _quietly(_apply_graph_pass, mlmodel, fp16)
         raise SurgeryError(f"{self.step} works on NeuralNetwork and ML Program models; this is a {found} model.")
 
 

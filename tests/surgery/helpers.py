@@ -143,6 +143,8 @@ def coreml_signature(mlmodel: Any) -> dict[str, list[tuple]]:
         if kind == "imageType":
             image = feature.type.imageType
             return feature.name, "image", (type(image).ColorSpace.Name(image.colorSpace), image.height, image.width)
+        if kind != "multiArrayType":  # classifier outputs: stringType, dictionaryType
+            return feature.name, kind, ()
         array = feature.type.multiArrayType
         return feature.name, type(array).ArrayDataType.Name(array.dataType), tuple(array.shape)
 

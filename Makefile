@@ -24,3 +24,6 @@ test: $(STAMP)
 
 clean:
 	rm -rf artifacts .doit.db*
+
+docs: $(STAMP)  ## regenerate README.md's recipe and surgery reference from the schema
+	$(BIN)/python -m modelbuild.recipe.reference README.md

@@ -97,6 +97,8 @@ def module_source_file(module: str) -> Path | None:
 def project_source_files(recipe: Recipe, root: Path) -> list[Path]:
     """Source files of the model's module when they live in the project (installed packages are
     covered by their version in the fingerprint)."""
+    if recipe.model.factory is None:
+        return []
     source = module_source_file(recipe.model.factory.split(":")[0])
     if source is None or "site-packages" in source.parts:
         return []

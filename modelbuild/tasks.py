@@ -97,7 +97,9 @@ def coreml_target(item: Loaded, variant: str) -> Path:
 
 
 def model_file_deps(item: Loaded) -> list[str]:
-    """The weights file and the model's in-project source file(s)."""
+    """The weights file and the model's in-project source file(s), or the source ONNX file."""
+    if item.recipe.model.onnx is not None:
+        return [str(item.root / item.recipe.model.onnx)]
     deps = [str(p) for p in fingerprint.project_source_files(item.recipe, item.root)]
     if item.recipe.model.weights is not None:
         deps.append(str(item.root / item.recipe.model.weights.path))

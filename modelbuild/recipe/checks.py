@@ -15,7 +15,7 @@ ARTIFACT_SUFFIXES = (".onnx", ".mlmodel", ".mlpackage")
 
 def cross_field_problems(recipe: Recipe) -> list[Problem]:
     """Every problem that involves more than one field of the recipe."""
-    return [*_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_denoise(recipe),
+    return [*_model_source(recipe), *_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_denoise(recipe),
             *_classifier(recipe), *_agreement(recipe), *_tolerances(recipe)]
 
 
@@ -72,6 +72,28 @@ def _files(recipe: Recipe) -> Iterator[Problem]:
         if file in writers:
             yield ("coreml", variant_name, "file"), f"{file} is also written by {writers[file]}"
         writers.setdefault(file, f"coreml.{variant_name}")
+
+
+def _model_source(recipe: Recipe) -> Iterator[Problem]:
+    source = recipe.model
+    if (source.factory is None) == (source.onnx is None):
+        yield ("model",), "give exactly one of factory (a PyTorch model) or onnx (an existing ONNX file)"
+    if source.onnx is None:
+        return
+    if not source.onnx.endswith(".onnx"):
+        yield ("model", "onnx"), f"expected a path ending in .onnx, got {source.onnx!r}"
+    for key in ("weights", "init", "normalize"):
+        if getattr(source, key) is not None:
+            yield ("model", key), "applies to a PyTorch factory, not to an ONNX source"
+    if source.args:
+        yield ("model", "args"), "applies to a PyTorch factory, not to an ONNX source"
+    for variant, spec in recipe.coreml.items():
+        if spec.frontend == "torch":
+            yield ("coreml", variant, "frontend"), "an ONNX-source recipe has no PyTorch model: use frontend onnx"
+    if recipe.agreement is not None:
+        for name, reference in recipe.agreement.models.items():
+            if reference == "torch":
+                yield ("agreement", "models", name), "an ONNX-source recipe has no PyTorch model; use onnx"
 
 
 def _denoise(recipe: Recipe) -> Iterator[Problem]:

@@ -6,6 +6,7 @@ and all of them are reported together in a `RecipeError`.
 from __future__ import annotations
 
 import importlib.util
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,10 @@ def _file_problems(recipe: Recipe, root: Path) -> list[tuple[tuple, str]]:
     for i, sample in enumerate(recipe.agreement.samples if recipe.agreement else []):
         if not (root / sample).is_file():
             problems.append((("agreement", "samples", i), f"no such file: {root / sample}"))
-    module = recipe.model.factory.split(":")[0]
-    if importlib.util.find_spec(module.split(".")[0]) is None:
+    if recipe.model.onnx is not None and not (root / recipe.model.onnx).is_file():
+        problems.append((("model", "onnx"), f"no such file: {root / recipe.model.onnx}"))
+    module = (recipe.model.factory or "").split(":")[0]
+    if module and importlib.util.find_spec(module.split(".")[0]) is None:
         problems.append((("model", "factory"), f"cannot import {module!r}: no package "
                                                f"{module.split('.')[0]!r} is installed"))
     return problems
@@ -116,12 +119,25 @@ def _allowed_keys(loc: tuple) -> list[str]:
             if field is None:
                 return []
             model = field.annotation
+        elif isinstance(part, str) and _union_member(model, part) is not None:
+            model = _union_member(model, part)  # a tagged union (surgery steps): the member with this tag
         else:
             model = _value_type(model)
     model = _unwrap_optional(model)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [f.alias or n for n, f in model.model_fields.items()]
     return []
+
+
+def _union_member(annotation: Any, tag: str) -> Any:
+    """The member of a (possibly Annotated) union whose `step` literal is `tag`, if any."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    for member in typing.get_args(annotation):
+        if isinstance(member, type) and issubclass(member, BaseModel) and "step" in member.model_fields:
+            if typing.get_args(member.model_fields["step"].annotation) == (tag,):
+                return member
+    return None
 
 
 def _value_type(annotation: Any) -> Any:

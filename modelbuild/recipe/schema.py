@@ -11,7 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+from typing import Annotated, Union
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from modelbuild.surgery import coreml_step_models, onnx_step_models
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RECIPE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
@@ -25,6 +29,10 @@ DEPLOYMENT_TARGETS = (
 NEURALNETWORK_TARGETS = ("iOS13", "iOS14", "macOS10_15", "macOS11")
 MLPROGRAM_TARGETS = tuple(t for t in DEPLOYMENT_TARGETS if t not in NEURALNETWORK_TARGETS)
 FORMAT_SUFFIX = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}
+
+# One surgery step: a mapping whose `step` id picks the parameter model (see modelbuild.surgery).
+OnnxStep = Annotated[Union[tuple(onnx_step_models().values())], Field(discriminator="step")]
+CoreMLStep = Annotated[Union[tuple(coreml_step_models().values())], Field(discriminator="step")]
 
 
 class Strict(BaseModel):
@@ -59,7 +67,11 @@ class Normalize(Strict):
 class ModelSource(Strict):
     """How to construct the PyTorch model."""
 
-    factory: str = Field(description="'package.module:attr', a class or function returning an nn.Module.")
+    factory: str | None = Field(None, description="'package.module:attr', a class or function returning an "
+                                                  "nn.Module. Give this or onnx.")
+    onnx: str | None = Field(None, description="An existing ONNX file to start from instead of a PyTorch model "
+                                               "(relative to the project root): no torch stage, and onnxruntime "
+                                               "on this file is the validation reference.")
     args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the factory.")
     weights: Weights | None = Field(None, description="Optional weights; without them the model keeps its "
                                                       "seeded initialisation and the build warns.")
@@ -71,8 +83,8 @@ class ModelSource(Strict):
 
     @field_validator("factory")
     @classmethod
-    def _factory_syntax(cls, value: str) -> str:
-        if not FACTORY_PATTERN.match(value):
+    def _factory_syntax(cls, value: str | None) -> str | None:
+        if value is not None and not FACTORY_PATTERN.match(value):
             raise ValueError(f"expected 'package.module:attr' (e.g. 'modelbuild.zoo.ffdnet:FFDNet'), got {value!r}")
         return value
 
@@ -115,6 +127,8 @@ class OnnxStage(Strict):
     file: str | None = Field(None, description="File name in artifacts/<recipe>/; default '<recipe>.onnx'.")
     max_abs_error: float = Field(1e-4, gt=0, description="Largest |onnxruntime - torch| the export may show "
                                                          "on the example inputs.")
+    surgery: list[OnnxStep] = Field(default_factory=list, description="ONNX surgery steps applied in order after "
+                                                                      "the export (see the surgery reference).")
 
     @field_validator("file")
     @classmethod
@@ -158,6 +172,8 @@ class CoreMLVariant(Strict):
     image_outputs: dict[str, ImageOutput] = Field(default_factory=dict, description="Outputs to turn into images.")
     classifier: bool | None = Field(None, description="Give this variant classifier outputs (default: yes when the "
                                                       "recipe has a classifier section).")
+    surgery: list[CoreMLStep] = Field(default_factory=list, description="Core ML surgery steps applied in order "
+                                                                        "after conversion (see the surgery reference).")
 
     @model_validator(mode="before")
     @classmethod

@@ -31,6 +31,10 @@ def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, targ
         metadata=metadata(recipe),
         classifier=classifier(recipe, root) if recipe.is_classifier(variant) else None,
     )
+    if spec.surgery:
+        from modelbuild.surgery import apply_steps
+
+        mlmodel = apply_steps(mlmodel, spec.surgery)
     save_mlmodel(mlmodel, target)
     return {"frontend": spec.frontend, "format": spec.format,
             "minimum_deployment_target": spec.minimum_deployment_target,

@@ -1,4 +1,8 @@
-"""ONNX stage: torch.onnx.export, onnx.checker, then onnxruntime vs PyTorch on the example inputs."""
+"""ONNX stage: export (or copy the source ONNX file), surgery, onnx.checker, then onnxruntime vs the reference.
+
+The reference is the PyTorch model, or for an ONNX-source recipe the source file itself
+(so that surgery steps are proven not to change what the model computes).
+"""
 from __future__ import annotations
 
 import time
@@ -6,69 +10,106 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from modelbuild import atomic
 from modelbuild.recipe import Recipe
 
 
 class OnnxExportError(RuntimeError):
-    """The export failed, the checker refused the file, or onnxruntime disagrees with PyTorch."""
+    """The export failed, the checker refused the file, or onnxruntime disagrees with the reference."""
 
 
 def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
-    """Export the recipe's model to `target` (atomically) and prove it computes what PyTorch does.
+    """Write the recipe's ONNX artifact at `target` (atomically) and prove it computes what the reference does.
 
-    Returns the manifest entry: the largest |onnxruntime - torch| per output, opset, timings.
+    Returns the manifest entry: the largest |onnxruntime - reference| per output, opset, timings.
     """
-    import torch
-
-    from modelbuild.torch_model import build_model, example_inputs
+    from modelbuild.torch_model import example_inputs
 
     started = time.perf_counter()
-    model = build_model(recipe, root)
-    examples = example_inputs(recipe)
-    with torch.no_grad():
-        expected = _as_tuple(model(*examples.values()))
+    feeds = {name: tensor.numpy() for name, tensor in example_inputs(recipe).items()}
+    if recipe.model.onnx is None:
+        model = _torch_model(recipe, root)
+        expected, reference = _run_torch(model, feeds), "PyTorch"
+    else:
+        from modelbuild.validation.runners import OnnxRunner
+
+        source = root / recipe.model.onnx
+        expected, reference = list(OnnxRunner(source).run(feeds).values()), "the source ONNX file"
     if len(expected) != len(recipe.outputs):
         raise OnnxExportError(f"outputs: the model returns {len(expected)} output(s), "
                               f"the recipe names {len(recipe.outputs)} ({', '.join(recipe.outputs)})")
     with atomic.atomic_path(target) as temporary:
-        _export(model, examples, recipe, temporary)
-        errors = compare_with_onnxruntime(temporary, examples, dict(zip(recipe.outputs, expected)))
+        if recipe.model.onnx is None:
+            _export(model, feeds, recipe, temporary)
+        else:
+            _copy_onnx(source, temporary)
+        if recipe.onnx.surgery:
+            apply_onnx_surgery(temporary, recipe.onnx.surgery)
+        _check(temporary)
+        errors = _compare(temporary, feeds, dict(zip(recipe.outputs, expected)))
         worst = max(errors.values())
         if worst > recipe.onnx.max_abs_error:
             table = ", ".join(f"{name}: {err:.3g}" for name, err in errors.items())
-            raise OnnxExportError(f"onnxruntime disagrees with PyTorch on the example inputs: max abs error "
+            raise OnnxExportError(f"onnxruntime disagrees with {reference} on the example inputs: max abs error "
                                   f"{table} > onnx.max_abs_error {recipe.onnx.max_abs_error:g}")
-    return {"opset": recipe.onnx.opset, "max_abs_error_vs_torch": errors,
+    return {"opset": recipe.onnx.opset, "reference": reference, "max_abs_error_vs_reference": errors,
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def _export(model, examples: dict, recipe: Recipe, path: Path) -> None:
+def apply_onnx_surgery(path: Path, steps: list) -> None:
+    """Rewrite the ONNX file at `path` with the recipe's surgery steps, in order."""
     import onnx
+
+    from modelbuild.surgery import apply_steps
+
+    onnx.save(apply_steps(onnx.load(str(path)), steps), str(path))
+
+
+def _torch_model(recipe: Recipe, root: Path):
+    from modelbuild.torch_model import build_model
+
+    return build_model(recipe, root)
+
+
+def _run_torch(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Every output of the model on the feeds (however many it returns)."""
+    import torch
+
+    with torch.no_grad():
+        result = model(*(torch.from_numpy(v) for v in feeds.values()))
+    return [t.numpy() for t in (result if isinstance(result, (tuple, list)) else (result,))]
+
+
+def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> None:
     import torch
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, tuple(examples.values()), str(path), input_names=list(recipe.inputs),
-                          output_names=list(recipe.outputs), opset_version=recipe.onnx.opset,
-                          do_constant_folding=True, dynamo=False)
+        torch.onnx.export(model, tuple(torch.from_numpy(v) for v in feeds.values()), str(path),
+                          input_names=list(recipe.inputs), output_names=list(recipe.outputs),
+                          opset_version=recipe.onnx.opset, do_constant_folding=True, dynamo=False)
+
+
+def _copy_onnx(source: Path, path: Path) -> None:
+    import onnx
+
+    onnx.save(onnx.load(str(source)), str(path))
+
+
+def _check(path: Path) -> None:
+    import onnx
+
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except onnx.checker.ValidationError as err:
-        raise OnnxExportError(f"onnx.checker refused the exported file: {err}") from None
+        raise OnnxExportError(f"onnx.checker refused the ONNX file: {err}") from None
 
 
-def compare_with_onnxruntime(path: Path, feeds: dict, expected: dict) -> dict[str, float]:
-    """Run the ONNX file with onnxruntime; the max abs difference from `expected`, per output."""
-    import onnxruntime
+def _compare(path: Path, feeds: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> dict[str, float]:
+    """onnxruntime on the file (inputs and outputs by position); max abs difference per output."""
+    from modelbuild.validation.runners import OnnxRunner
 
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    arrays = {name: tensor.numpy() for name, tensor in feeds.items()}
-    got = session.run(list(expected), arrays)
-    return {name: float(abs(value - expected[name].numpy()).max()) for name, value in zip(expected, got)}
-
-
-def _as_tuple(result: Any) -> tuple:
-    return tuple(result) if isinstance(result, (tuple, list)) else (result,)
+    got = OnnxRunner(path).run(feeds).values()
+    return {name: float(np.max(np.abs(value - expected[name]))) for name, value in zip(expected, got)}

@@ -24,9 +24,7 @@ TOOLS = ("torch", "onnx", "onnxruntime", "coremltools", "onnx2coreml", "numpy")
 def validate_recipe(recipe: Recipe, root: Path, artifact_dir: Path, *, backend: str = "auto",
                     progress: Callable[[str], None] = lambda line: None) -> Report:
     """Compare the ONNX file and every Core ML variant with the PyTorch model on the recipe's samples."""
-    from modelbuild.torch_model import build_model
-
-    reference = CachedReference(TorchRunner(build_model(recipe, root), list(recipe.outputs)))
+    reference = CachedReference(reference_runner(recipe, root), list(recipe.outputs))
     samples = make_samples(recipe, root)
     report = Report(recipe=recipe.name, reference=reference.backend, samples=[s.name for s in samples],
                     tools={name: tool_version(name) for name in TOOLS})
@@ -56,22 +54,35 @@ def validate_recipe(recipe: Recipe, root: Path, artifact_dir: Path, *, backend: 
     return report
 
 
-class CachedReference:
-    """The PyTorch runner, run once per distinct set of inputs (image variants share quantized inputs)."""
+def reference_runner(recipe: Recipe, root: Path) -> Runner:
+    """The PyTorch model, or onnxruntime on the source file of an ONNX-source recipe."""
+    if recipe.model.onnx is not None:
+        runner = OnnxRunner(root / recipe.model.onnx, name="source")
+        runner.backend = f"{runner.backend} on {recipe.model.onnx}"
+        return runner
+    from modelbuild.torch_model import build_model
 
-    def __init__(self, runner: TorchRunner) -> None:
-        self.runner, self.backend, self._cache = runner, runner.backend, {}
+    return TorchRunner(build_model(recipe, root), list(recipe.outputs))
+
+
+class CachedReference:
+    """The reference, run once per distinct set of inputs (image variants share quantized inputs)."""
+
+    def __init__(self, runner: Runner, outputs: list[str]) -> None:
+        self.runner, self.outputs, self.backend, self.name = runner, outputs, runner.backend, runner.name
+        self._cache: dict[str, dict[str, np.ndarray]] = {}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The reference outputs under the recipe's output names."""
         key = hashlib.sha1(b"".join(np.ascontiguousarray(v).tobytes() for v in feeds.values())).hexdigest()
         if key not in self._cache:
-            self._cache[key] = self.runner.run(feeds)
+            self._cache[key] = dict(zip(self.outputs, self.runner.run(feeds).values()))
         return self._cache[key]
 
 
 def _torch_figures(recipe: Recipe, reference: "CachedReference", sample: Sample, report: Report) -> None:
     outputs = reference.run(sample.feeds)
-    _denoise_figures(recipe, "torch", sample, sample.feeds, outputs, report)
+    _denoise_figures(recipe, reference.name, sample, sample.feeds, outputs, report)
     pictures.add_sample(report, recipe, sample, outputs)
 
 

@@ -68,8 +68,10 @@ class OnnxRunner(Runner):
         self.name, self.backend = name, f"onnxruntime {onnxruntime.__version__} (CPU)"
 
     def run(self, feeds):
+        """Inputs and outputs by position: the recipe's names need not be the file's."""
+        arrays = {graph_input.name: value for graph_input, value in zip(self.session.get_inputs(), feeds.values())}
         names = [o.name for o in self.session.get_outputs()]
-        return dict(zip(names, (np.asarray(v, np.float32) for v in self.session.run(names, feeds))))
+        return dict(zip(names, (np.asarray(v, np.float32) for v in self.session.run(names, arrays))))
 
 
 class CoreMLRunner(Runner):

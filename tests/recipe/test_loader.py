@@ -68,7 +68,7 @@ CASES = {
         "classifier, onnx, coreml, validate, agreement"),
     "unknown nested key": (_set("coreml", "image", "scael", 1), None,
         "X:54: coreml.image.scael: unknown key; expected one of frontend, format, minimum_deployment_target, "
-        "compute_precision, file, image_inputs, image_outputs, classifier"),
+        "compute_precision, file, image_inputs, image_outputs, classifier, surgery"),
     "wrong type": (_set("inputs", "my_input", "shape", "big"), None,
         "X:15: inputs.my_input.shape: Input should be a valid list, got 'big'"),
     "missing field": (lambda d: d.pop("model"), None, "X:1: model: required field is missing"),
@@ -131,6 +131,13 @@ CASES = {
     "agreement with an unknown model": (_set("agreement", {"models": {"a": "torch", "b": "nope"}}), None,
         "X:64: agreement.models.b: unknown model 'nope'; expected torch, onnx, one of the variants "
         "(multiarray, image), '<recipe>:<model>' or a .onnx/.mlmodel/.mlpackage path"),
+    "unknown surgery step": (_set("onnx", "surgery", [{"step": "onnx::nope"}]), None,
+        "X:36: onnx.surgery.0: Input tag 'onnx::nope' found using 'step' does not match any of the expected tags: "
+        "'onnx::flatten_shape_reshape', 'onnx::fold_constants', 'onnx::rename_inputs', 'onnx::rename_outputs', "
+        "'onnx::set_opset'"),
+    "surgery step with a bad parameter": (_set("coreml", "image", "surgery", [{"step": "coreml::add_softmax",
+                                                                               "nope": 1}]), None,
+        "X:55: coreml.image.surgery.0.coreml::add_softmax.nope: unknown key; expected one of step, output, axis"),
     "feature name not an identifier": (_set("outputs", {"my output": {}}), None,
         "X:29: outputs: name 'my output' must be an identifier (letters, digits, _; not starting with a digit)"),
 }

@@ -24,9 +24,9 @@ def _check(args: argparse.Namespace) -> int:
 
 def _schema(args: argparse.Namespace) -> int:
     if args.markdown:
-        from modelbuild.recipe.reference import recipe_reference_markdown
+        from modelbuild.recipe.reference import reference_markdown
 
-        print(recipe_reference_markdown(), end="")
+        print(reference_markdown(), end="")
     else:
         from modelbuild.recipe import recipe_json_schema
 

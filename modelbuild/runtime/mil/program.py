@@ -239,8 +239,8 @@ def _conform_feed(var: Var, feeds: Mapping[str, Any]) -> Any:
 
 def _conform_output(context: OpContext, var: Var, value: Any, inputs: Mapping[str, Any]) -> Any:
     """`value` as the declared type of `var`: converted to its dtype, shape checked."""
-    if not isinstance(var.type, TensorType) or isinstance(value, (str, dict, list)):
-        return value
+    if not isinstance(var.type, TensorType) or not isinstance(value, (np.ndarray, np.generic, int, float, bool)):
+        return value  # lists, dicts, strings
     if isinstance(value, int) and not isinstance(value, bool) and var.type.shape == ():
         return value  # an int class label (classify) stays a Python int, like a str label
     array = np.asarray(value)

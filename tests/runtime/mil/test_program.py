@@ -192,3 +192,41 @@ def test_coreml_update_state_kernel_writes_in_place():
     returned = MIL_OPS.get("coreml_update_state")(context, state=state, value=np.array([1.0, 2.0], np.float32))
     np.testing.assert_array_equal(state, [1, 2])
     np.testing.assert_array_equal(returned, [1, 2])
+
+
+@pytest.mark.ops("make_list", "list_read", "list_write", "list_scatter", "list_gather", "list_length")
+def test_lists_grow_and_default_to_zeros():
+    a, b = np.array([1, 3], np.float32), np.array([2, 4], np.float32)
+
+    def build(a, b):  # coremltools' TestList smoke case
+        ls = mb.make_list(init_length=2, elem_shape=(2,))
+        initial = mb.list_read(ls=ls, index=0)
+        ls = mb.list_write(ls=ls, index=0, value=a)
+        ls = mb.list_write(ls=ls, index=4, value=b)  # past the end: the list grows
+        ls = mb.list_scatter(ls=ls, indices=[2, 1], value=np.array([[-1, -2], [-4, -5]], np.float32))
+        return initial, mb.list_read(ls=ls, index=0), mb.list_gather(ls=ls, indices=[4, 2, 3]), mb.list_length(ls=ls)
+
+    initial, first, gathered, length = run_mil(build, {"a": a, "b": b})
+    np.testing.assert_array_equal(initial, [0, 0])
+    np.testing.assert_array_equal(first, a)
+    np.testing.assert_array_equal(gathered, [[2, 4], [-1, -2], [0, 0]])
+    assert length == 5
+
+
+@pytest.mark.ops("make_list", "list_write", "list_gather", "list_length", "while_loop")
+def test_a_while_loop_fills_a_list():
+    update = np.array([1, 2], np.float32)
+
+    def build(n, u):
+        def body(i, n, ls, u):
+            return mb.add(x=i, y=1), n, mb.list_write(ls=ls, index=i, value=mb.mul(x=u, y=mb.cast(x=i, dtype="fp32"))), u
+
+        def keep_going(i, n, ls, u):
+            return mb.less(x=mb.cast(x=i, dtype="fp32"), y=n)
+
+        _, _, filled, _ = mb.while_loop(_cond=keep_going, _body=body,
+                                        loop_vars=(0, n, mb.make_list(init_length=1, elem_shape=(2,)), u))
+        return mb.list_gather(ls=filled, indices=mb.range_1d(start=0, end=mb.list_length(ls=filled), step=1))
+
+    got = run_mil(build, {"n": np.array([3], np.float32), "u": update})
+    np.testing.assert_array_equal(got, [0 * update, 1 * update, 2 * update])

@@ -2,7 +2,7 @@
 
 concat (old, axis -3 or -5), concatND, stack, split (old, axis -3), splitND,
 slice (old), sliceStatic, sliceDynamic, gather, gatherAlongAxis, tile, crop,
-padding, constantPad, reverse, copy.
+padding, constantPad, reverse, reverseSeq, sequenceRepeat, copy.
 """
 from __future__ import annotations
 
@@ -226,6 +226,31 @@ def reverse(layer: Layer, x: np.ndarray) -> np.ndarray:
     if len(dims) != x.ndim:
         raise layer.mismatch("length of reverseDim", len(dims), f"the input rank {x.ndim}")
     return np.flip(x, axis=tuple(i for i, r in enumerate(dims) if r)).copy()
+
+
+@NN_LAYERS.register("reverseSeq")
+def reverse_seq(layer: Layer, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """For each batch entry b, reverse the first lengths[b] steps along sequenceAxis."""
+    p = layer.params
+    batch_axis = normalize_axis(layer, int(p.batchAxis), x.ndim)
+    seq_axis = normalize_axis(layer, int(p.sequenceAxis), x.ndim)
+    counts = np.asarray(lengths).astype(np.int64).reshape(-1)
+    if counts.size != x.shape[batch_axis]:
+        raise layer.mismatch("number of sequence lengths", counts.size, f"batch size {x.shape[batch_axis]}")
+    out = f32(x).copy()
+    for b, count in enumerate(counts):
+        index = [slice(None)] * x.ndim
+        index[batch_axis] = b
+        index[seq_axis] = slice(0, int(count))
+        out[tuple(index)] = np.flip(f32(x)[tuple(index)], axis=seq_axis - (1 if batch_axis < seq_axis else 0))
+    return out
+
+
+@NN_LAYERS.register("sequenceRepeat")
+def sequence_repeat(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """Repeat the blob nRepetitions times along axis -5 (sequence)."""
+    layer.need_rank(x, 5)
+    return np.concatenate([x] * (int(layer.params.nRepetitions) or 1), axis=-5)
 
 
 @NN_LAYERS.register("copy")

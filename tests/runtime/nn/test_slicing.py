@@ -135,3 +135,21 @@ def test_reverse_and_copy(run_layer, rng):
     y = run_layer(lambda b: b.add_reverse("r", "x", "y", reverse_dim=[True, False, True]), {"x": x})
     np.testing.assert_array_equal(y, x[::-1, :, ::-1])
     np.testing.assert_array_equal(run_layer(lambda b: b.add_copy("c", "x", "y"), {"x": x}), x)
+
+
+@pytest.mark.ops("reverseSeq")
+def test_reverse_seq(run_layer, raw_layer, rng):
+    x = rng.standard_normal((5, 3, 2)).astype(np.float32)  # [seq, batch, features]
+    lengths = np.array([5, 2, 0], dtype=np.float32)
+    y = run_layer(raw_layer("reverseSeq", ("x", "n"), batchAxis=1, sequenceAxis=0), {"x": x, "n": lengths})
+    expected = x.copy()
+    for b, count in enumerate([5, 2, 0]):
+        expected[:count, b] = x[:count, b][::-1]
+    np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.ops("sequenceRepeat")
+def test_sequence_repeat(run_layer, rng):
+    x = rng.standard_normal((2, 1, 3, 1, 1)).astype(np.float32)
+    y = run_layer(lambda b: b.add_sequence_repeat("r", 3, "x", "y"), {"x": x})
+    np.testing.assert_array_equal(y, np.concatenate([x, x, x], axis=0))

@@ -61,7 +61,8 @@ class Fp16Weights(SurgeryStep):
 
             # classify holds its labels in a list const, which has no dtype to cast
             fp16 = add_fp16_cast(op_selector=lambda op: op.op_type != "classify")
-            return _quietly(_apply_graph_pass, mlmodel, fp16)
+            # keep the model's own specification version (coremltools' default would raise it to iOS16)
+            return _quietly(_apply_graph_pass, mlmodel, fp16, spec_version=spec.specificationVersion)
         raise SurgeryError(f"{self.step} works on NeuralNetwork and ML Program models; this is a {found} model.")
 
 
@@ -70,8 +71,9 @@ class LinearQuantize(SurgeryStep):
     """Quantize ML Program weights linearly to 8 or 4 bits (coremltools.optimize.coreml).
 
     Given: w = const(fp32 [64, 32, 3, 3]); y = conv(x, w)
-    Result: w = constexpr_affine_dequantize(int8 data, scale, zero_point)   (iOS16; iOS18:
+    Result: w = constexpr_affine_dequantize(int8 data, scale, zero_point)   (iOS18:
             constexpr_blockwise_shift_scale); y = conv(x, w)
+    The compressed-weight ops need iOS16: the model's specification version becomes at least 7.
     """
 
     step: Literal["coreml::linear_quantize"] = "coreml::linear_quantize"
@@ -103,6 +105,7 @@ class Palettize(SurgeryStep):
 
     Given: w = const(fp32 [64, 32, 3, 3]); y = conv(x, w)
     Result: w = constexpr_lut_to_dense(indices uint<nbits>, lut fp32 [2^nbits]); y = conv(x, w)
+    The compressed-weight ops need iOS16: the model's specification version becomes at least 7.
     """
 
     step: Literal["coreml::palettize"] = "coreml::palettize"

@@ -40,6 +40,7 @@ def test_fp16_weights_neuralnetwork(apply_step, nn_classifier, classifier):
 
 def test_fp16_weights_mlprogram(apply_step, mlprogram_classifier, classifier):
     half = apply_step(mlprogram_classifier, {"step": "coreml::fp16_weights"})
+    assert half.get_spec().specificationVersion == mlprogram_classifier.get_spec().specificationVersion == 6
     ops = mil_op_types(half)
     assert ops.count("cast") == 2  # fp32 input -> fp16 ... fp16 -> fp32 output
     assert [op for op in ops if op not in ("const", "cast")] == \
@@ -53,6 +54,7 @@ def test_fp16_weights_mlprogram(apply_step, mlprogram_classifier, classifier):
 def test_linear_quantize(apply_step, mlprogram_classifier, classifier, dtype):
     quantized = apply_step(mlprogram_classifier, {"step": "coreml::linear_quantize", "dtype": dtype})
     assert mil_op_types(quantized).count("constexpr_affine_dequantize") == 1  # conv2: 4608 weights >= 2048
+    assert quantized.get_spec().specificationVersion == 7  # constexpr ops need iOS16
     everything = apply_step(mlprogram_classifier, {"step": "coreml::linear_quantize", "dtype": dtype,
                                                    "weight_threshold": 100})
     assert mil_op_types(everything).count("constexpr_affine_dequantize") == 3  # conv1 432, fc 320 too

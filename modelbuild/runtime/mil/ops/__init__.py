@@ -3,5 +3,5 @@ from __future__ import annotations
 
 from . import (  # noqa: F401
     activation, classify, constexpr, control_flow, conv, elementwise, gather_scatter, image, linear,
-    normalization, pool, quantization, random, recurrent, reduction, reshaping, sampling, states, tensor_ops,
+    nms, normalization, pool, quantization, random, recurrent, reduction, reshaping, sampling, states, tensor_ops,
 )

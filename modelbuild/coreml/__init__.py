@@ -1,8 +1,11 @@
 """The Core ML conversion stage: ONNX or torch -> .mlmodel / .mlpackage with the declared interface.
 
 `convert` turns a model into a `coremltools.models.MLModel` whose inputs,
-outputs (names, shapes, FLOAT32 multi-arrays or images with scale/bias) and
-metadata are exactly as declared; `save_mlmodel` writes it atomically;
+outputs (names, shapes, FLOAT32 multi-arrays or images with scale/bias and an
+optional per-channel scale; optionally flexible input shapes, optionally a
+classifier's label and probabilities) and metadata are exactly as declared;
+`flexible_support_problem` says beforehand whether a route can make the
+declared inputs flexible; `save_mlmodel` writes it atomically;
 `package_digest` is a stable content hash of the written artifact.
 """
 from __future__ import annotations
@@ -12,15 +15,20 @@ from modelbuild.coreml.classifier import Classifier
 from modelbuild.coreml.convert import convert
 from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.features import FeatureSpec, ImageInput, ImageOutput, Metadata
+from modelbuild.coreml.flexible import Enumerated, Flexible, Range, flexible_support_problem
 
 __all__ = [
     "Classifier",
     "CoreMLBuildError",
+    "Enumerated",
+    "Flexible",
     "FeatureSpec",
     "ImageInput",
     "ImageOutput",
     "Metadata",
+    "Range",
     "convert",
+    "flexible_support_problem",
     "package_digest",
     "save_mlmodel",
 ]

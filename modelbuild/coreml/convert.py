@@ -19,6 +19,7 @@ from modelbuild.coreml.classifier import (Classifier, append_softmax, check_clas
                                           classifier_config)
 from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.features import FeatureSpec, Metadata, check_features
+from modelbuild.coreml.flexible import check_route, make_spec_flexible
 from modelbuild.coreml.quiet import quiet_conversion
 from modelbuild.coreml.targets import Frontend, Format, Plan, Precision, plan_conversion
 from modelbuild.quiet import coremltools
@@ -44,7 +45,9 @@ def convert(
     `inputs` and `outputs` follow the model's positional order (forward()
     arguments / ONNX graph inputs; returned values / ONNX graph outputs).
     float16 means an fp16 ML Program (float32 I/O, casts inside) or, for
-    neuralnetwork, fp16 weights. With a `classifier`, the single output
+    neuralnetwork, fp16 weights. Inputs with `flexible` shapes are traced or
+    exported at their default `shape`; a route that cannot make them flexible
+    is refused before converting (see `modelbuild.coreml.flexible`). With a `classifier`, the single output
     (the logits) becomes a predicted-label output and a probability
     dictionary output (see `modelbuild.coreml.classifier`). Returns a `coremltools.models.MLModel`;
     raises `CoreMLBuildError` for anything that cannot work.
@@ -59,6 +62,7 @@ def convert(
     check_features(outputs, "output")
     if classifier is not None:
         check_classifier(classifier, inputs, outputs)
+    check_route(frontend, format, inputs, outputs, minimum_deployment_target, onnx_path)
     with quiet_conversion() as log:
         try:
             mlmodel = _convert(ct, plan, onnx_path, torch_model, inputs, outputs, classifier)
@@ -67,6 +71,8 @@ def convert(
         except Exception as exc:
             raise CoreMLBuildError(_failure_message(plan, exc, log.getvalue())) from exc
         spec = mlmodel.get_spec()
+        if plan.frontend == "onnx":  # converted at the default shapes: declare the flexible ones now
+            make_spec_flexible(spec, inputs)
         spec_edits.describe(spec, inputs, None if classifier else outputs, metadata, _frontend_label(plan))
         if classifier is not None:
             check_classifier_spec(spec, classifier, outputs[0].description)
@@ -83,8 +89,9 @@ def _convert(ct, plan: Plan, onnx_path: Path | None, torch_model: Any,
     program_edits.check_signature(func, inputs, outputs)
     program_edits.rename_features(func, [f.name for f in inputs], [f.name for f in outputs])
     program_edits.scale_channels(func, inputs)
+    program_edits.pin_image_output_shapes(func, outputs)
     program_edits.append_deprocessing(func, outputs)
-    input_types, output_types = program_edits.io_types(ct, inputs, outputs)
+    input_types, output_types = program_edits.io_types(ct, inputs, outputs, flexible=plan.frontend == "torch")
     extra_kwargs = {}
     if classifier is None:
         func.set_output_types(output_types)
@@ -119,9 +126,11 @@ def _frontend_label(plan: Plan) -> str:
 def _failure_message(plan: Plan, exc: Exception, log: str) -> str:
     message = (
         f"Converting with frontend {plan.frontend!r} to {plan.format} for {plan.target_name} "
-        f"({plan.compute_precision}) failed: {type(exc).__name__}: {exc}"
+        f"({plan.compute_precision}) failed: {type(exc).__name__}: {str(exc).strip()}"
     )
-    if "minimum_deployment_target" in str(exc) and plan.format == "neuralnetwork":
+    if "available from version 5 onwards" in str(exc) and plan.format == "neuralnetwork":
+        message += " (those features need target iOS14 for format 'neuralnetwork', or format 'mlprogram')"
+    elif "minimum_deployment_target" in str(exc) and plan.format == "neuralnetwork":
         message += " (ops that need a newer target require format 'mlprogram' with iOS15 or later)"
     tail = [line for line in log.strip().splitlines() if line.strip()][-_LOG_TAIL_LINES:]
     if tail:

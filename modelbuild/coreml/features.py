@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Union
 
 from modelbuild.coreml.errors import CoreMLBuildError
+from modelbuild.coreml.flexible import Flexible, check_flexible
 
 ColorLayout = Literal["RGB", "BGR", "GRAYSCALE"]
 COLOR_LAYOUTS: dict[str, int] = {"RGB": 3, "BGR": 3, "GRAYSCALE": 1}  # layout -> channels
@@ -60,12 +61,17 @@ ImageSpec = Union[ImageInput, ImageOutput]
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One model input or output: its Core ML name, static shape, description, image-ness."""
+    """One model input or output: its Core ML name, (default) shape, description, image-ness.
+
+    `flexible` (inputs only) lets the input take other shapes too; `shape` is
+    then the default one (see `modelbuild.coreml.flexible`).
+    """
 
     name: str
     shape: tuple[int, ...]
     description: str = ""
     image: ImageInput | ImageOutput | None = None
+    flexible: Flexible | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ def check_features(features: list[FeatureSpec], role: Literal["input", "output"]
             )
         if feature.image is not None:
             _check_image(feature, role)
+        check_flexible(feature, role)
 
 
 def _check_image(feature: FeatureSpec, role: str) -> None:

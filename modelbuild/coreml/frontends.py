@@ -17,6 +17,7 @@ from typing import Any
 
 from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.features import FeatureSpec
+from modelbuild.coreml.flexible import ct_shape
 from modelbuild.coreml.targets import Plan
 
 
@@ -41,7 +42,11 @@ def onnx_to_program(ct, plan: Plan, onnx_path: Path | None) -> Any:
 
 
 def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]) -> Any:
-    """Trace `torch_model` on ones of the declared input shapes and convert it to MIL."""
+    """Trace `torch_model` on ones of the declared (default) input shapes and convert it to MIL.
+
+    Flexible inputs get their RangeDims / EnumeratedShapes here, so that the
+    program computes shapes instead of baking the default ones in.
+    """
     import numpy as np
     import torch
 
@@ -65,7 +70,7 @@ def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]
             f"{[tuple(f.shape) for f in inputs]}: {exc}"
         ) from exc
     tensor_types = [
-        ct.TensorType(name=feature.name, shape=tuple(feature.shape), dtype=np.float32) for feature in inputs
+        ct.TensorType(name=feature.name, shape=ct_shape(ct, feature), dtype=np.float32) for feature in inputs
     ]
     return ct.convert(
         traced,

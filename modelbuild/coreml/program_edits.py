@@ -8,6 +8,8 @@ Result: the same function with
   already carries one of those names is renamed out of the way first);
 - for every image input with a `channel_scale`, a `mul` by it right after
   the input (Core ML's own preprocessing has one scale for all channels);
+- for every image output whose batch/channel size came out symbolic (flexible
+  inputs), a `reshape` that pins them to (1, C);
 - for every image output, the deprocessing pixel = scale * tensor + bias
   appended as `mul`/`add` ops (Core ML never rescales image outputs);
 - the Core ML input/output types (`ImageType` / float32 `TensorType`) that
@@ -23,6 +25,7 @@ import numpy as np
 
 from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.features import FeatureSpec, ImageInput, ImageOutput, channel_biases, channel_scales
+from modelbuild.coreml.flexible import ct_shape
 
 DEPROCESS_SCOPE = "modelbuild_image_output"
 CHANNEL_SCALE_SCOPE = "modelbuild_image_input"
@@ -43,9 +46,14 @@ def main_function(program: Any) -> Any:
 
 
 def check_signature(func: Any, inputs: list[FeatureSpec], outputs: list[FeatureSpec]) -> None:
-    """Raise CoreMLBuildError unless the function has the declared inputs and outputs, in order."""
+    """Raise CoreMLBuildError unless the function has the declared inputs and outputs, in order.
+
+    Symbolic dimensions (flexible inputs, and what follows from them) are
+    accepted where the declaration is flexible; elsewhere sizes must match.
+    """
     actual = {"input": [(name, var) for name, var in func.inputs.items()],
               "output": [(var.name, var) for var in func.outputs]}
+    any_flexible = any(f.flexible is not None for f in inputs)
     for role, declared in (("input", inputs), ("output", outputs)):
         found = actual[role]
         if len(found) != len(declared):
@@ -56,11 +64,18 @@ def check_signature(func: Any, inputs: list[FeatureSpec], outputs: list[FeatureS
             )
         for (name, var), feature in zip(found, declared):
             shape = tuple(int(d) if isinstance(d, (int, np.integer)) else d for d in var.shape)
-            if shape != tuple(feature.shape):
+            may_vary = feature.flexible is not None or (role == "output" and any_flexible)
+            if not _shape_matches(shape, tuple(feature.shape), may_vary):
                 raise CoreMLBuildError(
                     f"{role.capitalize()} {feature.name!r} was declared with shape {tuple(feature.shape)!r} "
                     f"but the converted model's {role} {name!r} has shape {shape!r}."
                 )
+
+
+def _shape_matches(shape: tuple, declared: tuple[int, ...], may_vary: bool) -> bool:
+    if not may_vary:
+        return shape == declared
+    return len(shape) == len(declared) and all(not isinstance(d, int) or d == e for d, e in zip(shape, declared))
 
 
 def _walk_vars(block: Any) -> Iterator[Any]:
@@ -157,20 +172,53 @@ def scale_channels(func: Any, inputs: list[FeatureSpec]) -> None:
         func.replace_uses_of_var_after_op(anchor_op=scaled.op, old_var=var, new_var=scaled)
 
 
-def io_types(ct, inputs: list[FeatureSpec], outputs: list[FeatureSpec]) -> tuple[list[Any], list[Any]]:
-    """coremltools input and output types: ImageType for images, float32 TensorType otherwise."""
+def pin_image_output_shapes(func: Any, outputs: list[FeatureSpec]) -> None:
+    """Give image outputs of unknown batch/channel size the static (1, C) they must have.
+
+    With flexible inputs, shape arithmetic (an `expand` lowered to a dynamic
+    `tile`, say) can leave an output's batch size symbolic, which coremltools
+    refuses for an image output. A `reshape` to (1, C, height, width), with
+    height and width read from the value, pins it.
+    """
+    from coremltools.converters.mil import Builder as mb
+
+    scopes = edit_scopes(func, DEPROCESS_SCOPE)
+    new_outputs = []
+    for var, feature in zip(list(func.outputs), outputs):
+        channels = int(feature.shape[1]) if feature.image is not None else None
+        if channels is None or tuple(var.shape[:2]) == (1, channels):
+            new_outputs.append(var)
+            continue
+        name = var.name
+        var.set_name(f"{name}_unpinned")
+        with func, mb.scope(*scopes):
+            size = mb.slice_by_index(x=mb.shape(x=var), begin=[2], end=[4], name=f"{name}_size")
+            target = mb.concat(values=[np.array([1, channels], dtype=np.int32), size], axis=0, name=f"{name}_shape")
+            pinned = mb.reshape(x=var, shape=target, name=name)
+        new_outputs.append(pinned)
+    func.set_outputs(new_outputs)
+
+
+def io_types(ct, inputs: list[FeatureSpec], outputs: list[FeatureSpec], *,
+             flexible: bool = True) -> tuple[list[Any], list[Any]]:
+    """coremltools input and output types: ImageType for images, float32 TensorType otherwise.
+
+    `flexible=False` declares every input at its default shape (for a program
+    converted at fixed shapes, made flexible in the spec afterwards).
+    """
     input_types = []
     for feature in inputs:
         image = feature.image
+        shape = ct_shape(ct, feature) if flexible else tuple(feature.shape)
         if isinstance(image, ImageInput):
             biases = channel_biases(image)
             input_types.append(ct.ImageType(
-                name=feature.name, shape=tuple(feature.shape), scale=float(image.scale),
+                name=feature.name, shape=shape, scale=float(image.scale),
                 bias=biases[0] if image.color_layout == "GRAYSCALE" else list(biases),
                 color_layout=_color_layout(ct, image.color_layout), channel_first=True,
             ))
         else:
-            input_types.append(ct.TensorType(name=feature.name, shape=tuple(feature.shape), dtype=np.float32))
+            input_types.append(ct.TensorType(name=feature.name, shape=shape, dtype=np.float32))
     output_types = [
         ct.ImageType(name=feature.name, color_layout=_color_layout(ct, feature.image.color_layout))
         if isinstance(feature.image, ImageOutput)

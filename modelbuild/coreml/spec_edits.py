@@ -40,6 +40,7 @@ def describe(spec: Any, inputs: list[FeatureSpec], outputs: list[FeatureSpec] | 
                 f"Core ML user-defined metadata must map strings to strings; got {key!r}: {value!r}."
             )
         meta.userDefined[key] = value
+    sizes_vary = any(f.flexible is not None for f in inputs)  # then output sizes vary too
     roles = [("input", inputs, spec.description.input)]
     if outputs is not None:
         roles.append(("output", outputs, spec.description.output))
@@ -51,16 +52,17 @@ def describe(spec: Any, inputs: list[FeatureSpec], outputs: list[FeatureSpec] | 
             )
         for feature, description in zip(declared, described):
             description.shortDescription = feature.description
-            _check_type(role, feature, description.type)
+            _check_type(role, feature, description.type, fixed_size=not (role == "output" and sizes_vary))
 
 
-def _check_type(role: str, feature: FeatureSpec, feature_type: Any) -> None:
+def _check_type(role: str, feature: FeatureSpec, feature_type: Any, fixed_size: bool) -> None:
+    """Check the feature's type; with `fixed_size=False` (outputs of a flexible model) not its size."""
     kind = feature_type.WhichOneof("Type")
     if feature.image is not None:
         image = feature_type.imageType
         expected = (feature.shape[-1], feature.shape[-2], _COLOR_SPACES[feature.image.color_layout])
         actual = (image.width, image.height, type(image).ColorSpace.Name(image.colorSpace))
-        if kind != "imageType" or actual != expected:
+        if kind != "imageType" or (actual if fixed_size else actual[2:]) != (expected if fixed_size else expected[2:]):
             raise CoreMLBuildError(
                 f"Image {role} {feature.name!r} came out as {kind} {actual!r} instead of an image "
                 f"{expected!r}; this is a modelbuild bug, please report it."
@@ -73,6 +75,8 @@ def _check_type(role: str, feature: FeatureSpec, feature_type: Any) -> None:
             f"{role.capitalize()} {feature.name!r} came out as {data_type}, not a FLOAT32 multi-array; "
             "this is a modelbuild bug, please report it."
         )
+    if not fixed_size:
+        return
     if not array.shape:  # the NeuralNetwork backend leaves output shapes empty
         array.shape.extend(feature.shape)
     elif tuple(array.shape) != tuple(feature.shape):

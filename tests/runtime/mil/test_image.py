@@ -136,4 +136,14 @@ def test_resize_ios17(x):
     )
     t = torch.from_numpy(x)
     _close(linear, F.interpolate(t, size=(7, 9), mode="bilinear", align_corners=True))
-    _close(nearest, F.interpolate(t, size=(5, 12), mode="nearest"))
+    # nearest to the DEFAULT grid points j * 6 / 12, halves rounding up: columns 0, 1, 1, 2, 2, ...
+    _close(nearest, t[..., (np.arange(12) // 2 + np.arange(12) % 2).clip(max=5)])
+
+
+@pytest.mark.ops("resize")
+def test_resize_nearest_rounds_to_the_nearest_grid_point():
+    x = np.array([-6.174, 9.371], np.float32).reshape(1, 1, 2, 1)  # coremltools' iOS17 TestResize case
+    got = run_mil(lambda x: mb.resize(x=x, shape=np.array([1, 1, 3, 2], np.int32), resized_dims=np.uint32(2),
+                                      interpolation_mode="NEAREST_NEIGHBOR", sampling_mode="DEFAULT"),
+                  {"x": x}, target="iOS17")
+    np.testing.assert_array_equal(got.reshape(-1), np.array([-6.174, -6.174, 9.371, 9.371, 9.371, 9.371], np.float32))

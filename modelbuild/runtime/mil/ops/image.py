@@ -221,7 +221,9 @@ def resize(
 ) -> np.ndarray:
     """iOS17: resize the last `resized_dims` (1 or 2) dims to the end of `shape` (0 keeps x's size).
 
-    NEAREST_NEIGHBOR takes floor(i * Xin / Xout) (resize_nearest_neighbor) and needs sampling_mode DEFAULT.
+    NEAREST_NEIGHBOR takes the input pixel nearest to the sampling mode's grid point (halves round
+    up): DEFAULT 2 -> 3 rows reads rows 0, 1, 1 (coremltools' iOS17 test), unlike
+    resize_nearest_neighbor's floor.
     """
     count = int(resized_dims)
     target = [int(v) for v in np.asarray(shape).reshape(-1)][-count:] if count else []
@@ -232,12 +234,13 @@ def resize(
     data = x if x.ndim >= 3 else x.reshape((1,) * (3 - x.ndim) + x.shape)
     if interpolation_mode == "LINEAR":
         result = _bilinear(op, data, height, width, str(sampling_mode))
-    elif interpolation_mode == "NEAREST_NEIGHBOR" and sampling_mode == "DEFAULT":
-        result = _nearest(op, data, np.arange(height) * data.shape[-2] // height,
-                          np.arange(width) * data.shape[-1] // width)
+    elif interpolation_mode == "NEAREST_NEIGHBOR" and sampling_mode in SAMPLING_MODES:
+        rows, cols = (np.floor(sampling_grid(str(sampling_mode), size_in, size_out) + 0.5).astype(np.int64)
+                      for size_in, size_out in ((data.shape[-2], height), (data.shape[-1], width)))
+        result = _nearest(op, data, rows, cols)
     else:
         raise op.value_error(
             f"interpolation {interpolation_mode!r} with sampling {sampling_mode!r} is not supported; accepted: "
-            f"LINEAR with any of {', '.join(SAMPLING_MODES)}, or NEAREST_NEIGHBOR with DEFAULT"
+            f"{', '.join(_INTERPOLATIONS)} with any of {', '.join(SAMPLING_MODES)}"
         )
     return result.reshape(x.shape[:-2] + result.shape[-2:]) if x.ndim >= 2 else result.reshape(result.shape[-1:])

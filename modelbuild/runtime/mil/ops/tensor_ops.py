@@ -19,8 +19,10 @@ def concat(op: OpContext, *, values: list[Any], axis: Any, interleave: Any = Fal
     arrays = [np.asarray(v) for v in values]
     shapes = {f"values[{i}]": a for i, a in enumerate(arrays)}
     rank = arrays[0].ndim
-    if rank == 0 or any(a.ndim != rank for a in arrays):
-        raise op.shape_error("all values must have the same rank, at least 1", **shapes)
+    if any(a.ndim != rank for a in arrays):
+        raise op.shape_error("all values must have the same rank", **shapes)
+    if rank == 0:  # coremltools' type inference: scalars count as length 1 and make a vector
+        return np.stack(arrays)
     ax = normalize_axes(op, axis, rank)[0]
     if any(a.shape[:ax] + a.shape[ax + 1:] != arrays[0].shape[:ax] + arrays[0].shape[ax + 1:] for a in arrays):
         raise op.shape_error(f"the values differ in a dimension other than the concat axis {ax}", **shapes)

@@ -11,9 +11,9 @@ from modelbuild.runtime.mil.testing import mb, run_mil
 @pytest.mark.ops("concat")
 def test_concat_of_scalars_is_a_vector():
     x = np.zeros((3, 5), np.float32)
-    (joined,) = run_mil(
+    joined = run_mil(
         lambda x: (mb.concat(values=[mb.gather(x=mb.shape(x=x), indices=1, axis=0),
-                                     mb.gather(x=mb.shape(x=x), indices=0, axis=0)], axis=0),),
+                                     mb.gather(x=mb.shape(x=x), indices=0, axis=0)], axis=0)),
         {"x": x},
     )
     np.testing.assert_array_equal(joined, [5, 3])

@@ -34,6 +34,13 @@ def depth_to_space(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(n, c4 // 4, h * 2, w * 2)
 
 
+def _repeat_last_to_even(x: torch.Tensor) -> torch.Tensor:
+    """Repeat the last row and column, then keep an even number of each (no branch: traces for any size)."""
+    h, w = x.shape[2], x.shape[3]
+    x = torch.cat([x, x[:, :, -1:, :]], dim=2)[:, :, : (h + 1) // 2 * 2, :]
+    return torch.cat([x, x[:, :, :, -1:]], dim=3)[:, :, :, : (w + 1) // 2 * 2]
+
+
 def _body(channels: int, features: int, layers: int) -> nn.Sequential:
     """DnCNN-style body with the IPOL module indices (conv at 0, 2, 5, 8, ...)."""
     mods: list[nn.Module] = [
@@ -53,8 +60,11 @@ def _body(channels: int, features: int, layers: int) -> nn.Sequential:
 class FFDNet(nn.Module):
     """FFDNet denoiser: forward(x in [0,1] of shape N,C,H,W with H, W even; sigma of shape [N])."""
 
-    def __init__(self, channels: int = 3, features: int | None = None, layers: int | None = None):
+    def __init__(self, channels: int = 3, features: int | None = None, layers: int | None = None,
+                 pad_odd: bool = False):
+        """`pad_odd`: accept odd heights/widths like the reference code (repeat the last row/column, then crop)."""
         super().__init__()
+        self.pad_odd = pad_odd
         if channels not in _DEFAULTS:
             raise ValueError(f"FFDNet channels must be 1 (grayscale) or 3 (colour), not {channels!r}")
         default_features, default_layers = _DEFAULTS[channels]
@@ -62,6 +72,12 @@ class FFDNet(nn.Module):
         self.body = _body(channels, features or default_features, layers or default_layers)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        if not self.pad_odd:
+            return self._denoise(x, sigma)
+        h, w = x.shape[2], x.shape[3]
+        return self._denoise(_repeat_last_to_even(x), sigma)[:, :, :h, :w]
+
+    def _denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         noise_map = sigma.reshape(n, 1, 1, 1).expand(n, c, h // 2, w // 2)
         features = torch.cat([noise_map, space_to_depth(x)], dim=1)

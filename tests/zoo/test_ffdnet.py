@@ -80,3 +80,19 @@ def test_torch_and_onnx_denoise_the_astronaut_equally_well(tmp_path):
     assert 20.0 < noisy_db < 22.0
     assert torch_db > noisy_db + 11.0
     assert abs(torch_db - onnx_db) < 0.01
+
+
+@pytest.mark.parametrize("height, width", [(33, 46), (31, 31), (32, 32)])
+def test_pad_odd_repeats_the_last_row_and_column_then_crops(height, width):
+    torch.manual_seed(0)
+    model = FFDNet(channels=3, features=8, layers=3, pad_odd=True).eval()
+    x, sigma = torch.rand(1, 3, height, width), torch.tensor([0.1])
+    padded = x  # the IPOL reference: pad only what is odd, denoise, crop back
+    if height % 2:
+        padded = torch.cat([padded, padded[:, :, -1:, :]], dim=2)
+    if width % 2:
+        padded = torch.cat([padded, padded[:, :, :, -1:]], dim=3)
+    plain = FFDNet(channels=3, features=8, layers=3).eval()
+    plain.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(model(x, sigma), plain(padded, sigma)[:, :, :height, :width])

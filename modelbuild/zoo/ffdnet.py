@@ -78,8 +78,10 @@ class FFDNet(nn.Module):
         return self._denoise(_repeat_last_to_even(x), sigma)[:, :, :h, :w]
 
     def _denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        noise_map = sigma.reshape(n, 1, 1, 1).expand(n, c, h // 2, w // 2)
+        n = x.shape[0]
+        # sigma broadcast over an [N, C, H/2, W/2] map, by addition rather than expand: no dynamic tile,
+        # so flexible sizes convert for NeuralNetwork iOS13 too
+        noise_map = torch.zeros_like(x[:, :, ::2, ::2]) + sigma.reshape(n, 1, 1, 1)
         features = torch.cat([noise_map, space_to_depth(x)], dim=1)
         noise = depth_to_space(self.body(features))
         return torch.clamp(x - noise, 0.0, 1.0)

@@ -25,6 +25,12 @@ SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 PRECISIONS = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}
 
 
+@pytest.fixture
+def report(request):
+    """Attach a measured figure to the test (JUnit property, shown with -rA via user_properties)."""
+    return lambda name, value: request.node.user_properties.append((name, value))
+
+
 def psnr(got: np.ndarray, reference: np.ndarray, peak: float = 1.0) -> float:
     mse = np.mean((got.astype(np.float64) - reference.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
@@ -100,14 +106,15 @@ def check_against_torch(got: np.ndarray, reference: np.ndarray, precision: str, 
 @pytest.mark.ops("conv", "relu", "reshape", "transpose", "concat", "sub", "clip")
 @pytest.mark.parametrize("frontend", list(FRONTENDS))
 @pytest.mark.parametrize("precision", list(PRECISIONS))
-def test_seeded_ffdnet(frontend, precision):
+def test_seeded_ffdnet(frontend, precision, report):
     model = seeded_ffdnet()
     noisy, _ = noisy_photo(48, 25 / 255)
     inputs = {"x": noisy, "sigma": torch.tensor([25 / 255])}
     with torch.no_grad():
         reference = model(*inputs.values()).numpy()
     program = FRONTENDS[frontend](model, inputs, precision)
-    check_against_torch(run_single_output(program, inputs), reference, precision, min_psnr_db=50)
+    agreement = check_against_torch(run_single_output(program, inputs), reference, precision, min_psnr_db=50)
+    report("psnr_vs_torch_db", round(agreement, 2))
 
 
 @pytest.mark.slow
@@ -116,7 +123,7 @@ def test_seeded_ffdnet(frontend, precision):
 @pytest.mark.ops("conv", "relu", "reshape", "transpose", "concat", "sub", "clip")
 @pytest.mark.parametrize("frontend", list(FRONTENDS))
 @pytest.mark.parametrize("precision", list(PRECISIONS))
-def test_official_ffdnet_denoises_like_torch(frontend, precision, record_property):
+def test_official_ffdnet_denoises_like_torch(frontend, precision, report):
     state = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
     state = {k.removeprefix("module.").replace("intermediate_dncnn.itermediate_dncnn.", "body."): v
              for k, v in state.items()}
@@ -129,15 +136,15 @@ def test_official_ffdnet_denoises_like_torch(frontend, precision, record_propert
     got = run_single_output(FRONTENDS[frontend](model, inputs, precision), inputs)
     agreement = check_against_torch(got, reference, precision, min_psnr_db=50)
     denoised, torch_denoised = psnr(got, clean.numpy()), psnr(reference, clean.numpy())
-    record_property("psnr_vs_torch_db", round(agreement, 2))
-    record_property("denoised_psnr_db", round(denoised, 2))
+    report("psnr_vs_torch_db", round(agreement, 2))
+    report("denoised_psnr_db", round(denoised, 2))
     assert abs(denoised - torch_denoised) < 0.05  # measured: 33.35 dB both (sigma 25, 256 x 256 crop)
 
 
 @pytest.mark.slow
 @pytest.mark.ops("conv", "relu", "max_pool", "add", "reduce_mean", "reshape", "linear")
 @pytest.mark.parametrize("precision", list(PRECISIONS))
-def test_resnet50(precision, record_property):
+def test_resnet50(precision, report):
     import torchvision
 
     torch.manual_seed(0)
@@ -147,7 +154,7 @@ def test_resnet50(precision, record_property):
         reference = model(x).numpy()
     got = run_single_output(convert_with_torch(model, {"x": x}, precision), {"x": x})
     relative = float(np.abs(got - reference).max() / np.ptp(reference))
-    record_property("max_abs_error_over_range", relative)
+    report("max_abs_error_over_range", relative)
     if precision == "fp32":
         assert relative <= 1e-4
     else:

@@ -165,20 +165,30 @@ def flexible_support_problem(frontend: str, format: str, inputs: list["FeatureSp
         return (f"Flexible inputs {names} with image outputs {image_outputs} need format 'mlprogram': "
                 "NeuralNetwork image outputs have a fixed size. Use format 'mlprogram' (iOS15 or later), "
                 "or declare the outputs as multi-arrays.")
-    enumerated = [f.name for f in flexible if isinstance(f.flexible, Enumerated)]
-    if format == "mlprogram" and len(enumerated) > 1 and minimum_deployment_target is not None \
-            and _target_number(minimum_deployment_target) < 18:
-        return (f"Inputs {enumerated} all declare enumerated shapes; an ML Program below iOS18 allows one "
-                f"enumerated input ({minimum_deployment_target} was asked). Use ranges for the others, or iOS18.")
-    if format == "neuralnetwork" and len(enumerated) > 1:
-        return (f"Inputs {enumerated} all declare enumerated shapes; a NeuralNetwork allows one enumerated "
-                "input. Use ranges for the others.")
+    enumerated = [f for f in flexible if isinstance(f.flexible, Enumerated)]
+    if format == "mlprogram" and len(enumerated) > 1 and minimum_deployment_target is not None:
+        names = [f.name for f in enumerated]
+        if not _spec9_or_later(minimum_deployment_target):
+            return (f"Inputs {names} all declare enumerated shapes; an ML Program below iOS18 allows one "
+                    f"enumerated input ({minimum_deployment_target} was asked). Use ranges for the others, "
+                    "or iOS18.")
+        if len({len(f.flexible.shapes) for f in enumerated}) > 1:
+            return (f"Inputs {names} declare different numbers of enumerated shapes "
+                    f"{[len(f.flexible.shapes) for f in enumerated]}; an ML Program needs the same number for "
+                    "every enumerated input (the i-th shapes go together).")
     return None
 
 
-def _target_number(name: str) -> int:
-    digits = "".join(ch for ch in name.split("_")[0] if ch.isdigit())
-    return int(digits) if digits and name.startswith("iOS") else 0
+_SPEC9_MAJOR = {"iOS": 18, "tvOS": 18, "macOS": 15, "watchOS": 11}  # iOS18 and equivalents (spec version 9)
+
+
+def _spec9_or_later(target: str) -> bool:
+    """Whether a deployment target name (iOS18, macOS15, iOS26, ...) is iOS18-equivalent or newer."""
+    for platform, major in _SPEC9_MAJOR.items():
+        version = target[len(platform):].split("_")[0]
+        if target.startswith(platform) and version.isdigit():
+            return int(version) >= major
+    return False
 
 
 def check_route(frontend: str, format: str, inputs: list["FeatureSpec"], outputs: list["FeatureSpec"],

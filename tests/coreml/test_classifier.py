@@ -96,6 +96,19 @@ def test_label_and_probabilities_match_torch(classifier_model, classifier_onnx, 
         np.testing.assert_allclose([probabilities[label] for label in LABELS], expected, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("route", [("torch", "neuralnetwork", "iOS13"), ("onnx", "mlprogram", "iOS16")],
+                         ids=["torch-neuralnetwork", "onnx-mlprogram"])
+def test_float16_classifier_agrees_on_top1(classifier_model, classifier_onnx, route, tmp_path):
+    """fp16 weights (NeuralNetwork) or fp16 compute (ML Program): same label, probabilities within 5e-3."""
+    mlmodel = _convert(classifier_model, classifier_onnx, route, compute_precision="float16")
+    model = runtime.load(save_mlmodel(mlmodel, tmp_path / f"c{SUFFIX[route[1]]}"), backend="reference")
+    for photo in _photos():
+        expected = _torch_probabilities(classifier_model, photo)
+        got = model.predict({"image": photo})
+        assert got["classLabel"] == LABELS[int(expected.argmax())]
+        np.testing.assert_allclose([got["classLabel_probs"][label] for label in LABELS], expected, rtol=0, atol=5e-3)
+
+
 def test_inspect_shows_label_and_probabilities(classifier_model, classifier_onnx, tmp_path):
     mlmodel = _convert(classifier_model, classifier_onnx, ("torch", "neuralnetwork", "iOS13"),
                        classifier=Classifier(LABELS, predicted_feature_name="species", probabilities_output="odds"))

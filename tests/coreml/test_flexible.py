@@ -200,3 +200,22 @@ def test_onnx_constant_with_a_spatial_size_is_size_bound(tmp_path):
     with pytest.raises(CoreMLBuildError, match=re.escape("has Add with a constant of shape [1, 3, 32, 32], which fix")):
         convert(frontend="onnx", onnx_path=path, inputs=[FeatureSpec("x", DEFAULT, flexible=RANGE)],
                 outputs=[FeatureSpec("y", DEFAULT)], format="neuralnetwork", minimum_deployment_target="iOS13")
+
+
+def test_several_enumerated_inputs_on_neuralnetwork(tmp_path):
+    """Each input has its own list of shapes; a shape pair from the lists runs."""
+
+    class Difference(torch.nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return a - 2 * b
+
+    shapes = ((1, 2, 3), (1, 4, 5))
+    inputs = [FeatureSpec("a", shapes[0], flexible=Enumerated(shapes, shapes[0])),
+              FeatureSpec("b", shapes[0], flexible=Enumerated(shapes + ((1, 6, 7),), shapes[0]))]
+    mlmodel = convert(frontend="torch", torch_model=Difference().eval(), inputs=inputs,
+                      outputs=[FeatureSpec("y", shapes[0])], format="neuralnetwork", minimum_deployment_target="iOS14")
+    model = _save_and_load(mlmodel, "neuralnetwork", tmp_path)
+    rng = np.random.default_rng(0)
+    for shape in shapes:
+        a, b = rng.random(shape, dtype=np.float32), rng.random(shape, dtype=np.float32)
+        np.testing.assert_allclose(model.predict({"a": a, "b": b})["y"], a - 2 * b, rtol=0, atol=1e-6)

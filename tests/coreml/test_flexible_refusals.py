@@ -17,6 +17,7 @@ SHAPE = (1, 3, 32, 32)
 RANGE = Range((None, None, (16, 64, 32), (16, 64, 32)))
 UNBOUNDED = Range((None, None, (16, -1, 32), (16, -1, 32)))
 ENUMERATED = Enumerated(((1, 3, 32, 32), (1, 3, 64, 64)), default=SHAPE)
+THREE_SHAPES = Enumerated(((1, 3, 32, 32), (1, 3, 48, 48), (1, 3, 64, 64)), default=SHAPE)
 ARRAY_OUT = [FeatureSpec("y", SHAPE)]
 IMAGE_OUT = [FeatureSpec("y", SHAPE, image=ImageOutput(scale=255.0))]
 
@@ -58,8 +59,9 @@ REFUSED = [
     ("torch", "mlprogram", "iOS16", _inputs(ENUMERATED) + [FeatureSpec("z", SHAPE, flexible=ENUMERATED)], ARRAY_OUT,
      "Inputs ['x', 'z'] all declare enumerated shapes; an ML Program below iOS18 allows one enumerated input "
      "(iOS16 was asked). Use ranges for the others, or iOS18."),
-    ("torch", "neuralnetwork", "iOS14", _inputs(ENUMERATED) + [FeatureSpec("z", SHAPE, flexible=ENUMERATED)],
-     ARRAY_OUT, "Inputs ['x', 'z'] all declare enumerated shapes; a NeuralNetwork allows one enumerated input."),
+    ("torch", "mlprogram", "iOS18", _inputs(ENUMERATED) + [FeatureSpec("z", SHAPE, flexible=THREE_SHAPES)],
+     ARRAY_OUT, "Inputs ['x', 'z'] declare different numbers of enumerated shapes [2, 3]; an ML Program needs the "
+     "same number for every enumerated input (the i-th shapes go together)."),
     ("torch", "mlprogram", "iOS16", _inputs(None), [FeatureSpec("y", SHAPE, flexible=RANGE)],
      "Outputs ['y'] declare flexible shapes; declare them on the inputs only: output shapes follow from the "
      "input shapes."),
@@ -81,10 +83,14 @@ def test_unsupported_routes_are_refused_before_converting(frontend, format, targ
                 outputs=outputs, format=format, minimum_deployment_target=target)
 
 
-def test_without_a_target_the_target_dependent_check_is_skipped():
+def test_several_enumerated_inputs_depend_on_format_and_target():
     two_enumerated = _inputs(ENUMERATED) + [FeatureSpec("z", SHAPE, flexible=ENUMERATED)]
-    assert flexible_support_problem("torch", "mlprogram", two_enumerated, ARRAY_OUT) is None
-    assert flexible_support_problem("torch", "mlprogram", two_enumerated, ARRAY_OUT, "iOS18") is None
+    assert flexible_support_problem("torch", "neuralnetwork", two_enumerated, ARRAY_OUT, "iOS13") is None
+    for newer in ("iOS18", "macOS15", "iOS26", "watchOS11"):
+        assert flexible_support_problem("torch", "mlprogram", two_enumerated, ARRAY_OUT, newer) is None
+    for older in ("iOS17", "macOS14", "macOS10_15", "tvOS17"):
+        assert "below iOS18" in flexible_support_problem("torch", "mlprogram", two_enumerated, ARRAY_OUT, older)
+    assert flexible_support_problem("torch", "mlprogram", two_enumerated, ARRAY_OUT) is None  # no target: unchecked
 
 
 @pytest.mark.parametrize("feature,message", [

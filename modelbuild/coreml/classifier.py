@@ -81,8 +81,8 @@ def append_softmax(func: Any, classifier: Classifier) -> None:
     if not classifier.add_softmax:
         output.set_name(classifier.probabilities_output)
         return
-    if output.name == classifier.probabilities_output:
-        output.set_name(f"{output.name}_logits")
+    if output.name in (classifier.probabilities_output, classifier.predicted_feature_name):
+        output.set_name(f"{output.name}_logits")  # the classifier's outputs need these names
     with func, mb.scope(*edit_scopes(func, CLASSIFIER_SCOPE)):
         probabilities = mb.softmax(x=output, axis=-1, name=classifier.probabilities_output)
     func.set_outputs([probabilities])

@@ -178,3 +178,29 @@ def test_resnet50_classifier_matches_torch(route, tmp_path):
     got = loaded.predict({"image": photo})
     assert got["classLabel"] == LABELS[int(expected.argmax())]
     np.testing.assert_allclose([got["classLabel_probs"][label] for label in LABELS], expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("logits_name", ["classLabel", "classLabel_probs"])
+def test_logits_may_carry_a_classifier_output_name_and_be_rank_1(logits_name, tmp_path):
+    """The classifier's output names win; the logits value is renamed out of the way."""
+
+    class FirstRow(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(2)
+            self.linear = nn.Linear(6, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.linear(x)[0]
+
+    labels = ("cat", "dog", "bird", "fish")
+    model = FirstRow().eval()
+    mlmodel = convert(frontend="torch", torch_model=model, format="mlprogram", minimum_deployment_target="iOS15",
+                      inputs=[FeatureSpec("x", (1, 6))], outputs=[FeatureSpec(logits_name, (4,))],
+                      classifier=Classifier(labels))
+    x = np.random.default_rng(3).normal(size=(1, 6)).astype(np.float32)
+    got = runtime.load(save_mlmodel(mlmodel, tmp_path / "m.mlpackage")).predict({"x": x})
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(x)), dim=-1).numpy()
+    assert got["classLabel"] == labels[int(expected.argmax())]
+    np.testing.assert_allclose([got["classLabel_probs"][label] for label in labels], expected, rtol=0, atol=1e-6)

@@ -214,6 +214,9 @@ def build_task(item: Loaded) -> dict[str, Any]:
             "actions": None, "task_dep": deps, "clean": [(atomic.remove, [item.artifact_dir])]}
 
 
+_SHOWN_WARNINGS: set[str] = set()
+
+
 def run_stage(item: Loaded, key: str, artifact: Path, stage: Callable, args: tuple,
               stage_fingerprint: dict[str, Any]) -> TaskFailed | None:
     """doit action: run one stage, record it in the manifest, print one summary line.
@@ -227,7 +230,8 @@ def run_stage(item: Loaded, key: str, artifact: Path, stage: Callable, args: tup
             warnings.simplefilter("always", BuildWarning)
             entry = stage(*args)
         for warning in caught:
-            if issubclass(warning.category, BuildWarning):
+            if issubclass(warning.category, BuildWarning) and str(warning.message) not in _SHOWN_WARNINGS:
+                _SHOWN_WARNINGS.add(str(warning.message))  # once per doit run, not once per stage
                 print(f"    warning: {warning.message}")
     except Exception as err:  # stages run user models and third-party converters: report, don't crash
         if os.environ.get("MODELBUILD_TRACEBACK"):

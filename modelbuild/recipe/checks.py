@@ -15,7 +15,7 @@ ARTIFACT_SUFFIXES = (".onnx", ".mlmodel", ".mlpackage")
 
 def cross_field_problems(recipe: Recipe) -> list[Problem]:
     """Every problem that involves more than one field of the recipe."""
-    return [*_model_source(recipe), *_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_denoise(recipe),
+    return [*_model_source(recipe), *_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_flexible(recipe), *_denoise(recipe),
             *_classifier(recipe), *_agreement(recipe), *_tolerances(recipe)]
 
 
@@ -94,6 +94,51 @@ def _model_source(recipe: Recipe) -> Iterator[Problem]:
         for name, reference in recipe.agreement.models.items():
             if reference == "torch":
                 yield ("agreement", "models", name), "an ONNX-source recipe has no PyTorch model; use onnx"
+
+
+def _flexible(recipe: Recipe) -> Iterator[Problem]:
+    from modelbuild.shapes import allows
+
+    flexible_inputs = False
+    for name, spec in recipe.inputs.items():
+        flexible = spec.flexible
+        if flexible is None:
+            continue
+        flexible_inputs = True
+        here = ("inputs", name, "flexible")
+        if (flexible.range is None) == (flexible.enumerated is None):
+            yield here, "give exactly one of range (per-dimension [min, max]) or enumerated (a list of shapes)"
+            continue
+        for d, bounds in (flexible.range or {}).items():
+            if not 0 <= d < len(spec.shape) or len(bounds) != 2:
+                yield here + ("range", d), (f"expected a dimension index below {len(spec.shape)} with [min, max], "
+                                            f"got {d}: {bounds}")
+            elif not (1 <= bounds[0] <= spec.shape[d] and (bounds[1] == -1 or spec.shape[d] <= bounds[1])):
+                yield here + ("range", d), (f"[min, max] = {bounds} must hold the default size {spec.shape[d]} "
+                                            f"(min >= 1; max -1 for unbounded)")
+        for i, shape in enumerate(flexible.enumerated or []):
+            if len(shape) != len(spec.shape) or any(size < 1 for size in shape):
+                yield here + ("enumerated", i), f"expected {len(spec.shape)} sizes >= 1 like shape, got {shape}"
+        for i, shape in enumerate(flexible.test_shapes):
+            if not allows(spec, shape):
+                yield here + ("test_shapes", i), f"{shape} is not among the declared shapes"
+    if flexible_inputs:
+        yield from _flexible_routes(recipe)
+
+
+def _flexible_routes(recipe: Recipe) -> Iterator[Problem]:
+    """Variants whose frontend and format cannot take the flexible inputs: refused before any conversion."""
+    from modelbuild.coreml.flexible import flexible_support_problem
+    from modelbuild.stages.coreml_stage import input_features, output_features_without_shapes
+
+    for variant, spec in recipe.coreml.items():
+        if spec.fixed_shape:
+            continue
+        problem = flexible_support_problem(spec.frontend, spec.format, input_features(recipe, variant),
+                                           output_features_without_shapes(recipe, variant),
+                                           spec.minimum_deployment_target)
+        if problem:
+            yield ("coreml", variant), f"{problem} (or set fixed_shape: true on this variant)"
 
 
 def _denoise(recipe: Recipe) -> Iterator[Problem]:

@@ -96,6 +96,17 @@ class ModelSource(Strict):
         return value
 
 
+class Flexible(Strict):
+    """Other shapes the input accepts besides `shape` (the default, used for export and tracing):
+    exactly one of `range` or `enumerated`."""
+
+    range: dict[int, list[int]] | None = Field(None, description="Dimension index -> [min, max] (max -1: "
+                                                                "unbounded), e.g. {2: [64, 2048], 3: [64, 2048]}.")
+    enumerated: list[list[int]] | None = Field(None, description="Every allowed shape (the default shape among them).")
+    test_shapes: list[list[int]] = Field(default_factory=list, description="Extra shapes to validate at (besides the "
+                                                                            "minimum, default, maximum and one other).")
+
+
 class Input(Strict):
     """A model input: a float32 tensor of a fixed example shape."""
 
@@ -104,6 +115,8 @@ class Input(Strict):
                                                                "examples are drawn uniformly from it.")
     example: float | None = Field(None, description="Use this constant as the example value (e.g. a noise level).")
     description: str = Field("", description="Shown in the Core ML model's feature description.")
+    flexible: Flexible | None = Field(None, description="Let the Core ML models (and the ONNX file) accept other "
+                                                        "shapes.")
 
     @field_validator("shape")
     @classmethod
@@ -172,6 +185,8 @@ class CoreMLVariant(Strict):
     image_outputs: dict[str, ImageOutput] = Field(default_factory=dict, description="Outputs to turn into images.")
     classifier: bool | None = Field(None, description="Give this variant classifier outputs (default: yes when the "
                                                       "recipe has a classifier section).")
+    fixed_shape: bool = Field(False, description="Keep this variant at the default shapes even when inputs declare "
+                                                 "flexible ones.")
     surgery: list[CoreMLStep] = Field(default_factory=list, description="Core ML surgery steps applied in order "
                                                                         "after conversion (see the surgery reference).")
 

@@ -47,22 +47,42 @@ def input_features(recipe: Recipe, variant: str) -> list:
     from modelbuild.coreml import FeatureSpec, ImageInput
 
     images = recipe.coreml[variant].image_inputs
+    fixed = recipe.coreml[variant].fixed_shape
     features = []
     for name, spec in recipe.inputs.items():
         image = images.get(name)
         features.append(FeatureSpec(
             name=name, shape=tuple(spec.shape), description=spec.description,
             image=None if image is None else ImageInput(
-                scale=image.scale, bias=_bias(image), color_layout=image.color_layout)))
+                scale=image.scale, bias=_bias(image), color_layout=image.color_layout),
+            flexible=None if fixed else flexible(spec)))
     return features
 
 
-def output_features(recipe: Recipe, variant: str, onnx_path: Path, torch_model) -> list:
-    """The recipe's outputs as FeatureSpecs, with shapes from the ONNX graph or a torch run."""
+def flexible(spec):
+    """An input's flexible shapes as a modelbuild.coreml Range or Enumerated (None when it has none)."""
+    from modelbuild.coreml.flexible import Enumerated, Range
+
+    if spec.flexible is None:
+        return None
+    if spec.flexible.enumerated is not None:
+        return Enumerated(shapes=tuple(tuple(s) for s in spec.flexible.enumerated), default=tuple(spec.shape))
+    return Range(dim_ranges=tuple((low_high[0], low_high[1], size) if (low_high := spec.flexible.range.get(d))
+                                  else None for d, size in enumerate(spec.shape)))
+
+
+def output_features_without_shapes(recipe: Recipe, variant: str) -> list:
+    """The outputs' names and image declarations (what the route checks look at), shapes left empty."""
+    return output_features(recipe, variant, shapes={name: () for name in recipe.outputs})
+
+
+def output_features(recipe: Recipe, variant: str, onnx_path: Path | None = None, torch_model=None,
+                    shapes: dict[str, tuple[int, ...]] | None = None) -> list:
+    """The recipe's outputs as FeatureSpecs, with shapes given or read from the ONNX graph or a torch run."""
     from modelbuild.coreml import FeatureSpec, ImageOutput
 
     images = recipe.coreml[variant].image_outputs
-    shapes = _output_shapes(recipe, onnx_path, torch_model)
+    shapes = shapes if shapes is not None else _output_shapes(recipe, onnx_path, torch_model)
     features = []
     for name, spec in recipe.outputs.items():
         image = images.get(name)
@@ -99,16 +119,10 @@ def _bias(image) -> tuple[float, ...]:
 
 
 def _output_shapes(recipe: Recipe, onnx_path: Path, torch_model) -> dict[str, tuple[int, ...]]:
-    if torch_model is None:
-        import onnx
-
-        graph = onnx.load(str(onnx_path), load_external_data=False).graph
-        return {out.name: tuple(d.dim_value for d in out.type.tensor_type.shape.dim) for out in graph.output}
-    import torch
-
+    """Output shapes at the default input shapes: from running the torch model, or the ONNX file."""
     from modelbuild.torch_model import example_inputs
+    from modelbuild.validation.runners import OnnxRunner, TorchRunner
 
-    with torch.no_grad():
-        result = torch_model(*example_inputs(recipe).values())
-    result = result if isinstance(result, (tuple, list)) else (result,)
-    return {name: tuple(tensor.shape) for name, tensor in zip(recipe.outputs, result)}
+    feeds = {name: tensor.numpy() for name, tensor in example_inputs(recipe).items()}
+    runner = TorchRunner(torch_model, list(recipe.outputs)) if torch_model is not None else OnnxRunner(onnx_path)
+    return {name: tuple(value.shape) for name, value in zip(recipe.outputs, runner.run(feeds).values())}

@@ -85,11 +85,14 @@ def _run_torch(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
 def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> None:
     import torch
 
+    from modelbuild.shapes import onnx_dynamic_axes
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, tuple(torch.from_numpy(v) for v in feeds.values()), str(path),
                           input_names=list(recipe.inputs), output_names=list(recipe.outputs),
-                          opset_version=recipe.onnx.opset, do_constant_folding=True, dynamo=False)
+                          opset_version=recipe.onnx.opset, do_constant_folding=True, dynamo=False,
+                          dynamic_axes=onnx_dynamic_axes(recipe) or None)
 
 
 def _copy_onnx(source: Path, path: Path) -> None:

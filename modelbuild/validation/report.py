@@ -30,6 +30,7 @@ class Comparison:
     figures: dict[str, float]
     checks: list[Check]
     error: str | None = None  # set when the artifact could not be run: never counted as passed
+    note: str | None = None  # e.g. the runtime's message when it refused an undeclared shape
 
     @property
     def passed(self) -> bool:
@@ -103,6 +104,9 @@ def comparison_rows(report: Report) -> tuple[list[str], list[list[str]], list[bo
         mark = "✓" if c.passed else "✗"
         if c.error:
             rows.append([mark, c.artifact, c.sample, c.output, f"error: {c.error}", "", "", "", ""])
+        elif "refused" in c.figures:
+            verdict = f"refused ({c.note})" if c.figures["refused"] else "ACCEPTED an undeclared shape"
+            rows.append([mark, c.artifact, c.sample, c.output, verdict, "", "", "", "must be refused"])
         else:
             f = c.figures
             limits = ", ".join(f"{k.figure} {'<=' if k.kind == 'max' else '>='} {k.limit:.3g}" for k in c.checks)

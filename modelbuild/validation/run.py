@@ -13,7 +13,8 @@ from modelbuild.recipe import Recipe
 from modelbuild.labels import resolve_labels
 from modelbuild.validation import pictures
 from modelbuild.validation.agreement import top_k
-from modelbuild.validation.report import Comparison, Report, TaskFigure
+from modelbuild.shapes import outside_shape
+from modelbuild.validation.report import Check, Comparison, Report, TaskFigure
 from modelbuild.validation.runners import (CoreMLRunner, OnnxRunner, Runner, TorchRunner, reference_pixels)
 from modelbuild.validation.samples import Sample, make_samples
 from modelbuild.validation.tolerances import checks, default_tolerance
@@ -30,28 +31,51 @@ def validate_recipe(recipe: Recipe, root: Path, artifact_dir: Path, *, backend: 
                     tools={name: tool_version(name) for name in TOOLS})
     for sample in samples:
         _torch_figures(recipe, reference, sample, report)
-    candidates: list[tuple[str, str, str, Callable[[], Runner]]] = [
-        ("onnx", recipe.onnx_file, "float32", lambda: OnnxRunner(artifact_dir / recipe.onnx_file))]
+    candidates: list[tuple[str, str, str, bool, Callable[[], Runner]]] = [
+        ("onnx", recipe.onnx_file, "float32", False, lambda: OnnxRunner(artifact_dir / recipe.onnx_file))]
     labels = resolve_labels(recipe.classifier.labels, root) if recipe.classifier else None
     for variant, spec in recipe.coreml.items():
         file = recipe.coreml_file(variant)
         classifier = ((next(iter(recipe.outputs)), recipe.classifier.probabilities_output, labels)
                       if recipe.is_classifier(variant) else None)
-        candidates.append((variant, file, spec.compute_precision,
+        candidates.append((variant, file, spec.compute_precision, spec.fixed_shape,
                            lambda f=file, v=variant, s=spec, c=classifier: CoreMLRunner(
                                artifact_dir / f, v, s.image_inputs, s.image_outputs, backend, c)))
-    for name, file, precision, make in candidates:
+    for name, file, precision, fixed_shape, make in candidates:
+        mine = [s for s in samples if s.shape_label == "default"] if fixed_shape else samples
         try:
             runner = make()
         except Exception as err:  # a file the runtime cannot load is a failed comparison, reported with the rest
             report.artifacts[name] = {"file": file, "backend": "-"}
-            report.comparisons += [_error(name, s.name, out, err) for s in samples for out in recipe.outputs]
+            report.comparisons += [_error(name, s.name, out, err) for s in mine for out in recipe.outputs]
             continue
         report.artifacts[name] = {"file": file, "backend": runner.backend}
-        for sample in samples:
+        for sample in mine:
             progress(f"{name} on {sample.name}")
             _compare_sample(recipe, reference, runner, precision, sample, report)
+        if isinstance(runner, CoreMLRunner) and not fixed_shape:
+            report.comparisons += _refuses_undeclared_shapes(recipe, runner, samples[0])
     return report
+
+
+def _refuses_undeclared_shapes(recipe: Recipe, runner: Runner, sample: Sample) -> list[Comparison]:
+    """For each flexible input, a shape just outside the declared ones must be refused by the model."""
+    checks = []
+    for name, spec in recipe.inputs.items():
+        shape = outside_shape(spec)
+        if shape is None:
+            continue
+        feeds = dict(sample.feeds)
+        feeds[name] = np.zeros(shape, np.float32)
+        try:
+            runner.run(feeds)
+            refused, note = 0.0, None
+        except Exception as err:  # the runtime's refusal is what we want to see
+            refused, note = 1.0, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        label = f"{name} {'x'.join(map(str, shape))} (undeclared)"
+        checks.append(Comparison(runner.name, label, "(refused)", "-", {"refused": refused},
+                                 [Check("refused", refused, 1.0, "min")], note=note))
+    return checks
 
 
 def reference_runner(recipe: Recipe, root: Path) -> Runner:

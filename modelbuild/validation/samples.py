@@ -1,7 +1,7 @@
 """Sample inputs for validation: image files fitted to the image-shaped inputs, generated values elsewhere."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +9,7 @@ from PIL import Image
 
 from modelbuild.metrics import add_gaussian_noise
 from modelbuild.recipe import Recipe
+from modelbuild.shapes import shape_sets
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class Sample:
     feeds: dict[str, np.ndarray]
     clean: np.ndarray | None = None
     picture: np.ndarray | None = field(default=None, repr=False)  # [H, W, C] uint8 shown in the report
+    shape_label: str = "default"  # which of the flexible-shape test sets the feeds belong to
 
 
 def image_shaped_inputs(recipe: Recipe) -> list[str]:
@@ -40,39 +42,48 @@ def load_picture(path: Path, channels: int, height: int, width: int) -> np.ndarr
     return array[:, :, None] if array.ndim == 2 else array
 
 
-def generated_inputs(recipe: Recipe, seed: int) -> dict[str, np.ndarray]:
-    """Each input's `example` constant, or seeded uniform values in its range."""
+def generated_inputs(recipe: Recipe, seed: int, shapes: dict[str, list[int]] | None = None) -> dict[str, np.ndarray]:
+    """Each input's `example` constant, or seeded uniform values in its range (at `shapes`, default: declared)."""
     rng = np.random.default_rng(seed)
     feeds = {}
     for name, spec in recipe.inputs.items():
+        shape = (shapes or {}).get(name, spec.shape)
         if spec.example is not None:
-            feeds[name] = np.full(spec.shape, spec.example, np.float32)
+            feeds[name] = np.full(shape, spec.example, np.float32)
         else:
             low, high = spec.range
-            feeds[name] = rng.uniform(low, high, size=spec.shape).astype(np.float32)
+            feeds[name] = rng.uniform(low, high, size=shape).astype(np.float32)
     return feeds
 
 
 def make_samples(recipe: Recipe, root: Path) -> list[Sample]:
-    """The validation samples of a recipe (with noise added when it declares the denoise metric)."""
+    """The validation samples of a recipe: every sample at every flexible-shape test set (with noise added
+    when the recipe declares the denoise metric)."""
+    sets = shape_sets(recipe)
+    samples = []
+    for label, shapes in sets:
+        suffix = "" if len(sets) == 1 else f" @ {label} " + "x".join(map(str, next(iter(shapes.values()))[-2:]))
+        samples += [replace(s, name=s.name + suffix, shape_label=label) for s in _samples_at(recipe, root, shapes)]
+    return [_with_noise(recipe, s) for s in samples] if recipe.validate_.denoise else samples
+
+
+def _samples_at(recipe: Recipe, root: Path, shapes: dict[str, list[int]]) -> list[Sample]:
     config = recipe.validate_
     targets = image_shaped_inputs(recipe)
+    if not (config.samples and targets):
+        return [Sample(f"random-{i}", generated_inputs(recipe, i, shapes)) for i in range(config.random_samples)]
     samples = []
-    if config.samples and targets:
-        for index, file in enumerate(config.samples):
-            feeds = generated_inputs(recipe, seed=index)
-            picture = None
-            for name in targets:
-                spec = recipe.inputs[name]
-                _, channels, height, width = spec.shape
-                picture = load_picture(root / file, channels, height, width)
-                low, high = spec.range
-                feeds[name] = (low + (high - low) * picture.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-                               ).astype(np.float32)
-            samples.append(Sample(Path(file).name, feeds, picture=picture))
-    else:
-        samples = [Sample(f"random-{i}", generated_inputs(recipe, seed=i)) for i in range(config.random_samples)]
-    return [_with_noise(recipe, s) for s in samples] if config.denoise else samples
+    for index, file in enumerate(config.samples):
+        feeds = generated_inputs(recipe, index, shapes)
+        picture = None
+        for name in targets:
+            _, channels, height, width = shapes[name]
+            picture = load_picture(root / file, channels, height, width)
+            low, high = recipe.inputs[name].range
+            feeds[name] = (low + (high - low) * picture.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+                           ).astype(np.float32)
+        samples.append(Sample(Path(file).name, feeds, picture=picture))
+    return samples
 
 
 def _with_noise(recipe: Recipe, sample: Sample) -> Sample:
@@ -83,4 +94,4 @@ def _with_noise(recipe: Recipe, sample: Sample) -> Sample:
     if denoise.sigma_input is not None:
         feeds[denoise.sigma_input] = np.full(recipe.inputs[denoise.sigma_input].shape, denoise.sigma / 255.0,
                                              np.float32)
-    return Sample(f"{sample.name} (sigma {denoise.sigma:g})", feeds, clean=clean, picture=sample.picture)
+    return replace(sample, name=f"{sample.name} (sigma {denoise.sigma:g})", feeds=feeds, clean=clean)

@@ -28,12 +28,13 @@ def summary_lines(report: Report) -> list[str]:
     for name, info in report.artifacts.items():
         mine = [c for c in report.comparisons if c.artifact == name]
         passed = all(c.passed for c in mine) and bool(mine)
-        worst = max((c.figures.get("max_abs", 0.0) for c in mine if c.figures), default=float("nan"))
-        psnrs = [c.figures["psnr"] for c in mine if c.figures]
-        denoise = [f for f in report.task_figures if f.artifact == name]
+        worst = max((c.figures["max_abs"] for c in mine if "max_abs" in c.figures), default=float("nan"))
+        psnrs = [c.figures["psnr"] for c in mine if "psnr" in c.figures]
+        denoise = [f.figures for f in report.task_figures if f.artifact == name]
         task = ""
         if denoise:
-            task = "; denoise " + ", ".join(_denoise_text(f.figures) for f in denoise)
+            mean = {key: sum(f[key] for f in denoise) / len(denoise) for key in denoise[0]}
+            task = "; denoise " + _denoise_text(mean) + (f" (mean of {len(denoise)})" if len(denoise) > 1 else "")
         top1 = [c.figures["top1"] for c in mine if "top1" in c.figures]
         agreement = f", top-1 agreement {sum(top1):.0f}/{len(top1)}" if top1 else ""
         lines.append(f"{'✓' if passed else '✗'} {name:<{width}} {sum(c.passed for c in mine)}/{len(mine)} passed, "

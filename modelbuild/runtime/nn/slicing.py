@@ -95,13 +95,19 @@ def _strided_slice(layer: Layer, x: np.ndarray, begin: list[int], end: list[int]
     for name, values in (("beginIds", begin), ("endIds", end), ("strides", strides)):
         if len(values) != rank:
             raise layer.mismatch(f"length of {name}", len(values), f"the input rank {rank} (shape {list(x.shape)})")
+    squeeze_axes = tuple(a for a, m in enumerate(squeeze_masks) if m)
     index = []
     for axis in range(rank):
         start = None if axis < len(begin_masks) and begin_masks[axis] else begin[axis]
         stop = None if axis < len(end_masks) and end_masks[axis] else end[axis]
+        if axis in squeeze_axes:  # like TensorFlow's shrink_axis_mask: take the begin index, ignore end
+            first = (start or 0) + (x.shape[axis] if (start or 0) < 0 else 0)
+            if not 0 <= first < x.shape[axis]:
+                raise layer.mismatch(f"begin index of squeezed axis {axis}", start, f"inside size {x.shape[axis]}")
+            index.append(slice(first, first + 1))
+            continue
         index.append(slice(start, stop, strides[axis] or 1))
     y = x[tuple(index)]
-    squeeze_axes = tuple(a for a, m in enumerate(squeeze_masks) if m)
     if squeeze_axes:
         y = np.squeeze(y, axis=squeeze_axes)
         if y.ndim == 0:

@@ -69,6 +69,10 @@ def test_slice_static_masks_negative_strides_and_squeeze(run_layer, rng):
     y = run_layer(lambda b: b.add_slice_static("s", "x", "y", [2, 0, 0], [3, 5, 6], [1, 1, 1], [False] * 3, [False] * 3,
                                                 squeeze_masks=[True, False, False]), {"x": x})
     np.testing.assert_array_equal(y, x[2])
+    # a squeezed axis takes its begin index whatever the end says (TensorFlow's shrink_axis_mask)
+    y = run_layer(lambda b: b.add_slice_static("s", "x", "y", [0, -1, 0], [4, 0, 6], [1, 1, 1], [False] * 3, [False] * 3,
+                                                squeeze_masks=[False, True, False]), {"x": x})
+    np.testing.assert_array_equal(y, x[:, -1, :])
 
 
 @pytest.mark.ops("sliceDynamic")

@@ -36,7 +36,7 @@ def allows(spec: Input, shape: list[int]) -> bool:
     return True
 
 
-def test_shapes(spec: Input) -> list[tuple[str, list[int]]]:
+def validation_shapes(spec: Input) -> list[tuple[str, list[int]]]:
     """(label, shape) to validate at: minimum, default, maximum and one other; or every enumerated shape."""
     if spec.flexible is None:
         return [("default", list(spec.shape))]
@@ -87,7 +87,7 @@ def outside_shape(spec: Input) -> list[int] | None:
 
 def shape_sets(recipe: Recipe) -> list[tuple[str, dict[str, list[int]]]]:
     """Validation shape sets: label -> one shape per input (inputs without that label keep their default)."""
-    per_input = {name: test_shapes(spec) for name, spec in recipe.inputs.items()}
+    per_input = {name: validation_shapes(spec) for name, spec in recipe.inputs.items()}
     labels: list[str] = []
     for shapes in per_input.values():
         labels += [label for label, _ in shapes if label not in labels]

@@ -82,7 +82,7 @@ def convert(
 def _convert(ct, plan: Plan, onnx_path: Path | None, torch_model: Any,
              inputs: list[FeatureSpec], outputs: list[FeatureSpec], classifier: Classifier | None) -> Any:
     if plan.frontend == "onnx":
-        program = frontends.onnx_to_program(ct, plan, onnx_path)
+        program = frontends.onnx_to_program(ct, plan, onnx_path, inputs)
     else:
         program = frontends.torch_to_program(ct, plan, torch_model, inputs)
     func = program_edits.main_function(program)

@@ -11,8 +11,8 @@ Routes, as measured on this stack (coremltools 9.0, onnx2coreml 1.1.0):
   when the graph avoids rank-6 reshapes. NeuralNetwork iOS13 also refuses
   graphs whose `expand` becomes a dynamic `tile` (an iOS14 layer).
 - onnx frontend: onnx2coreml refuses dynamic dimensions, so the model is
-  converted at the default shape and the NeuralNetwork spec is made flexible
-  afterwards (coremltools' flexible_shape_utils). That is only correct for
+  converted at the default shape (dynamic axes of the ONNX file are set to
+  it) and the NeuralNetwork spec is made flexible afterwards (coremltools' flexible_shape_utils). That is only correct for
   graphs whose layers do not bake the default size in (a Reshape to a
   constant shape crashes or computes garbage at any other size: the FFDNet
   write-up's crash), so every ONNX node must be a size-agnostic op;

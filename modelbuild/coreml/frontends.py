@@ -21,8 +21,12 @@ from modelbuild.coreml.flexible import ct_shape
 from modelbuild.coreml.targets import Plan
 
 
-def onnx_to_program(ct, plan: Plan, onnx_path: Path | None) -> Any:
-    """Lower the ONNX model at `onnx_path` to a MIL program at the plan's opset."""
+def onnx_to_program(ct, plan: Plan, onnx_path: Path | None, inputs: list[FeatureSpec] | None = None) -> Any:
+    """Lower the ONNX model at `onnx_path` to a MIL program at the plan's opset.
+
+    onnx2coreml needs fixed input shapes: dynamic input dimensions (an export
+    with dynamic axes) are set to the declared `inputs` shapes first.
+    """
     if onnx_path is None:
         raise CoreMLBuildError("Frontend 'onnx' needs onnx_path, the ONNX file to convert; none was given.")
     onnx_path = Path(onnx_path)
@@ -32,6 +36,8 @@ def onnx_to_program(ct, plan: Plan, onnx_path: Path | None) -> Any:
     import onnx2coreml
 
     model = onnx.load(str(onnx_path))
+    if inputs:
+        fix_dynamic_input_shapes(model, inputs)
     fp16 = plan.format == "mlprogram" and plan.compute_precision == "float16"
     try:
         return onnx2coreml.Converter().to_mil(
@@ -39,6 +45,36 @@ def onnx_to_program(ct, plan: Plan, onnx_path: Path | None) -> Any:
         )
     except onnx2coreml.Onnx2CoreMLError as exc:
         raise CoreMLBuildError(f"onnx2coreml cannot convert {str(onnx_path)!r}: {exc}") from exc
+
+
+def fix_dynamic_input_shapes(model: Any, inputs: list[FeatureSpec]) -> None:
+    """Give the ONNX graph's dynamic input dimensions the declared sizes, by position, and re-infer shapes.
+
+    Does nothing to a graph whose inputs are all static (so its bytes, and
+    the conversion, stay exactly as exported).
+    """
+    import onnx
+
+    graph = model.graph
+    initializers = {t.name for t in graph.initializer}
+    graph_inputs = [value for value in graph.input if value.name not in initializers]
+    changed = False
+    for value, feature in zip(graph_inputs, inputs):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) != len(feature.shape):
+            continue  # check_signature names the mismatch after conversion
+        for dim, size in zip(dims, feature.shape):
+            if not dim.HasField("dim_value") or dim.dim_value <= 0:
+                dim.Clear()
+                dim.dim_value = int(size)
+                changed = True
+    if not changed:
+        return
+    for value in list(graph.output) + list(graph.value_info):
+        value.type.tensor_type.ClearField("shape")
+    del graph.value_info[:]
+    inferred = onnx.shape_inference.infer_shapes(model)
+    model.CopyFrom(inferred)
 
 
 def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]) -> Any:

@@ -209,3 +209,22 @@ def test_several_enumerated_inputs_on_neuralnetwork(tmp_path):
     for shape in shapes:
         a, b = rng.random(shape, dtype=np.float32), rng.random(shape, dtype=np.float32)
         np.testing.assert_allclose(model.predict({"a": a, "b": b})["y"], a - 2 * b, rtol=0, atol=1e-6)
+
+
+def test_onnx_export_with_dynamic_axes_is_converted_at_the_default_shape(tiny_conv, tmp_path):
+    """onnx2coreml needs fixed input shapes: dynamic axes get the declared default sizes, then the spec is flexible."""
+    path = tmp_path / "dynamic.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(tiny_conv(3), (torch.zeros(DEFAULT),), str(path), input_names=["x"], output_names=["y"],
+                          opset_version=17, dynamo=False,
+                          dynamic_axes={"x": {2: "height", 3: "width"}, "y": {2: "height", 3: "width"}})
+    mlmodel = convert(frontend="onnx", onnx_path=path, inputs=[FeatureSpec("photo", DEFAULT, flexible=RANGE)],
+                      outputs=[FeatureSpec("styled", DEFAULT)], format="neuralnetwork", minimum_deployment_target="iOS13")
+    model = _save_and_load(mlmodel, "neuralnetwork", tmp_path)
+    rng = np.random.default_rng(4)
+    for shape in RANGE_SHAPES:
+        x = rng.random(shape, dtype=np.float32)
+        with torch.no_grad():
+            expected = tiny_conv(3)(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(model.predict({"photo": x})["styled"], expected, rtol=0, atol=1e-5)

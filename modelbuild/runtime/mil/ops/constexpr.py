@@ -69,7 +69,9 @@ def constexpr_cast(op: OpContext, *, source_val: np.ndarray, output_dtype: str) 
 
 
 @MIL_OPS.register("constexpr_blockwise_shift_scale")
-def constexpr_blockwise_shift_scale(op: OpContext, *, data: np.ndarray, scale: np.ndarray, offset: Any = None) -> np.ndarray:
+def constexpr_blockwise_shift_scale(
+    op: OpContext, *, data: np.ndarray, scale: np.ndarray, offset: Any = None
+) -> np.ndarray:
     values = data.astype(np.float32)
     if offset is not None:
         values = values - repeat_blocks(op, np.asarray(offset, np.float32), data.shape, "offset")
@@ -79,7 +81,8 @@ def constexpr_blockwise_shift_scale(op: OpContext, *, data: np.ndarray, scale: n
 def _lut_dense(op: OpContext, indices: np.ndarray, lut: np.ndarray, vector_axis: Any) -> np.ndarray:
     """iOS18 palettes: lut (*blocks, palette, vector) indexed by indices (*shape)."""
     if lut.ndim != indices.ndim + 2:
-        raise op.shape_error("lut must have rank(indices) + 2 dims (*blocks, palette, vector)", indices=indices, lut=lut)
+        raise op.shape_error("lut must have rank(indices) + 2 dims (*blocks, palette, vector)",
+                             indices=indices, lut=lut)
     palettes = repeat_blocks(op, lut, indices.shape + lut.shape[-2:], "lut")
     chosen = np.take_along_axis(palettes, indices.astype(np.int64)[..., None, None], axis=-2)[..., 0, :]
     vector = lut.shape[-1]
@@ -116,7 +119,9 @@ def _sparse_dense(op: OpContext, nonzero_data: np.ndarray, mask: np.ndarray) -> 
 
 
 @MIL_OPS.register("constexpr_sparse_to_dense")
-def constexpr_sparse_to_dense(op: OpContext, *, nonzero_data: np.ndarray, mask: np.ndarray, shape: Any = None) -> np.ndarray:
+def constexpr_sparse_to_dense(
+    op: OpContext, *, nonzero_data: np.ndarray, mask: np.ndarray, shape: Any = None
+) -> np.ndarray:
     if shape is None:
         return _sparse_dense(op, nonzero_data, mask)
     dims = int_list(shape)  # iOS16: mask bit-packed in uint8
@@ -141,5 +146,6 @@ def constexpr_lut_to_sparse(
 def constexpr_sparse_blockwise_shift_scale(
     op: OpContext, *, data_mask: np.ndarray, nonzero_data: np.ndarray, scale: np.ndarray, offset: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    dense = constexpr_blockwise_shift_scale(op, data=_sparse_dense(op, nonzero_data, data_mask), scale=scale, offset=offset)
+    data = _sparse_dense(op, nonzero_data, data_mask)
+    dense = constexpr_blockwise_shift_scale(op, data=data, scale=scale, offset=offset)
     return data_mask, dense[data_mask != 0].reshape(-1)

@@ -74,7 +74,9 @@ def gather(
 
 
 @MIL_OPS.register("gather_along_axis")
-def gather_along_axis(op: OpContext, *, x: np.ndarray, indices: Any, axis: Any = 0, validate_indices: Any = None) -> np.ndarray:
+def gather_along_axis(
+    op: OpContext, *, x: np.ndarray, indices: Any, axis: Any = 0, validate_indices: Any = None
+) -> np.ndarray:
     ax = normalize_axes(op, axis, x.ndim)[0]
     indices = _checked_indices(op, indices, x.shape[ax], validate_indices)
     if indices.ndim != x.ndim or any(i != s for d, (i, s) in enumerate(zip(indices.shape, x.shape)) if d != ax):
@@ -83,7 +85,9 @@ def gather_along_axis(op: OpContext, *, x: np.ndarray, indices: Any, axis: Any =
 
 
 @MIL_OPS.register("gather_nd")
-def gather_nd(op: OpContext, *, x: np.ndarray, indices: Any, batch_dims: Any = 0, validate_indices: Any = None) -> np.ndarray:
+def gather_nd(
+    op: OpContext, *, x: np.ndarray, indices: Any, batch_dims: Any = 0, validate_indices: Any = None
+) -> np.ndarray:
     indices = np.asarray(indices).astype(np.int64)
     batch = int(batch_dims)
     depth = indices.shape[-1]

@@ -35,7 +35,9 @@ def random_bernoulli(op: OpContext, *, shape: Any, prob: Any = 0.5, seed: Any = 
 
 
 @MIL_OPS.register("random_categorical")
-def random_categorical(op: OpContext, *, x: np.ndarray, mode: str = "logits", size: Any = 1, seed: Any = -1) -> np.ndarray:
+def random_categorical(
+    op: OpContext, *, x: np.ndarray, mode: str = "logits", size: Any = 1, seed: Any = -1
+) -> np.ndarray:
     """`size` class indices per distribution (the last dim of x holds logits or probabilities)."""
     if mode not in ("logits", "probs"):
         raise op.value_error(f"mode {mode!r} is not one of logits, probs")

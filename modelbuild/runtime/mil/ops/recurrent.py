@@ -40,7 +40,10 @@ def _f32(value: Any, size: int | None = None) -> np.ndarray:
     return np.asarray(value, np.float32)
 
 
-def _check(op: OpContext, x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, gates: int, directions: int = 1) -> int:
+def _check(
+    op: OpContext, x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, gates: int,
+    directions: int = 1,
+) -> int:
     hidden = w_hh.shape[-1]
     if (x.ndim != 3 or w_ih.shape != (gates * hidden, x.shape[2]) or w_hh.shape != (gates * hidden, hidden)
             or h.shape != (x.shape[1], directions * hidden)):

@@ -53,7 +53,9 @@ for _name, _fn in _REDUCTIONS.items():
 
 
 def _arg(fn: Callable[..., np.ndarray]) -> Callable[..., Any]:
-    def kernel(op: OpContext, *, x: Any, axis: Any = -1, keep_dims: Any = False, output_dtype: str = "int32") -> np.ndarray:
+    def kernel(
+        op: OpContext, *, x: Any, axis: Any = -1, keep_dims: Any = False, output_dtype: str = "int32"
+    ) -> np.ndarray:
         x = np.asarray(x)
         ax = normalize_axes(op, axis, x.ndim)[0]
         return fn(x, axis=ax, keepdims=bool(keep_dims)).astype(np.int32)

@@ -224,7 +224,8 @@ def batch_to_space(op: OpContext, *, x: np.ndarray, block_shape: Any, crops: Any
     n, c, h, w = x.shape
     if n % (b0 * b1):
         raise op.shape_error(f"the batch must be a multiple of {b0 * b1}", x=x)
-    y = x.reshape(b0, b1, n // (b0 * b1), c, h, w).transpose(2, 3, 4, 0, 5, 1).reshape(n // (b0 * b1), c, h * b0, w * b1)
+    y = x.reshape(b0, b1, n // (b0 * b1), c, h, w).transpose(2, 3, 4, 0, 5, 1)
+    y = y.reshape(n // (b0 * b1), c, h * b0, w * b1)
     (top, bottom), (left, right) = np.asarray(crops).reshape(2, 2)
     return y[:, :, top:h * b0 - bottom, left:w * b1 - right]
 
@@ -241,7 +242,9 @@ def sliding_windows(op: OpContext, *, x: np.ndarray, axis: Any, size: Any, strid
 
 
 @MIL_OPS.register("reverse_sequence")
-def reverse_sequence(op: OpContext, *, x: np.ndarray, lengths: Any, seq_axis: Any = 0, batch_axis: Any = 0) -> np.ndarray:
+def reverse_sequence(
+    op: OpContext, *, x: np.ndarray, lengths: Any, seq_axis: Any = 0, batch_axis: Any = 0
+) -> np.ndarray:
     """For each batch index b, reverse the first lengths[b] elements along seq_axis."""
     seq, batch = normalize_axes(op, seq_axis, x.ndim)[0], normalize_axes(op, batch_axis, x.ndim)[0]
     counts = int_list(lengths)

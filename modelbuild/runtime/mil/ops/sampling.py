@@ -81,8 +81,9 @@ def _resample(
         raise op.shape_error("x must be (B, C, H, W) and coordinates (B, H2, W2, 2)", x=x, coordinates=coordinates)
     height, width = x.shape[-2:]
     try:
-        u_x = fold_padding(to_pixels(coordinates[..., 0], width, coordinates_mode, bool(align_corners)), width, padding_mode)
-        u_y = fold_padding(to_pixels(coordinates[..., 1], height, coordinates_mode, bool(align_corners)), height, padding_mode)
+        align = bool(align_corners)
+        u_x = fold_padding(to_pixels(coordinates[..., 0], width, coordinates_mode, align), width, padding_mode)
+        u_y = fold_padding(to_pixels(coordinates[..., 1], height, coordinates_mode, align), height, padding_mode)
         pad = float(padding_value) if padding_mode == "constant" else 0.0
         image = x.astype(np.float32)
         return np.stack([sample(image[b], u_y[b], u_x[b], sampling_mode, pad) for b in range(x.shape[0])])

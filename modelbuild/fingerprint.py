@@ -64,12 +64,12 @@ def validation_fingerprint(recipe: Recipe) -> dict[str, Any]:
     return {**model_fingerprint(recipe), "validate": _dump(recipe.validate_),
             "classifier": recipe.classifier and _dump(recipe.classifier),
             "coreml": {name: _dump(spec) for name, spec in recipe.coreml.items()},
-            "runtime": package_digest("modelbuild.runtime"), "validation": package_digest("modelbuild.validation"),
+            "runtime": source_digest("modelbuild.runtime"), "validation": source_digest("modelbuild.validation"),
             "tools": {name: tool_version(name) for name in ("onnxruntime", "coremltools")}}
 
 
 @lru_cache(maxsize=None)
-def package_digest(package: str) -> str:
+def source_digest(package: str) -> str:
     """sha256 of a modelbuild sub-package's source files: validation re-runs when its judge changes."""
     folder = Path(__file__).parent.joinpath(*package.split(".")[1:])
     digest = hashlib.sha256()

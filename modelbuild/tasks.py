@@ -188,8 +188,8 @@ def agreement_task(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, Any]:
     outputs = [item.artifact_dir / f"agreement.{ext}" for ext in ("json", "md", "html")]
     stage_fingerprint = {"agreement": recipe.agreement.model_dump(mode="json"),
                          "models": [(r.name, r.kind, str(r.path)) for r in refs],
-                         "validation": fingerprint.package_digest("modelbuild.validation"),
-                         "runtime": fingerprint.package_digest("modelbuild.runtime")}
+                         "validation": fingerprint.source_digest("modelbuild.validation"),
+                         "runtime": fingerprint.source_digest("modelbuild.runtime")}
     return {
         "name": item.name,
         "doc": f"top-1 agreement of {', '.join(recipe.agreement.models)}",

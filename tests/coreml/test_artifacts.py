@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelbuild.coreml import CoreMLBuildError, package_digest, save_mlmodel
-from modelbuild.coreml import artifacts
+from modelbuild import atomic
 
 NN = ("torch", "neuralnetwork", "iOS13")
 PROGRAM = ("onnx", "mlprogram", "iOS15")
@@ -87,7 +87,7 @@ def test_failed_swap_of_a_package_restores_the_old_one(converted_ffdnet, tmp_pat
             raise OSError("disk full")
         return real_rename(source, destination)
 
-    monkeypatch.setattr(artifacts.os, "rename", rename)
+    monkeypatch.setattr(atomic.os, "rename", rename)
     with pytest.raises(OSError, match="disk full"):
         save_mlmodel(converted_ffdnet(*PROGRAM, "image"), path)
     assert package_digest(path) == old_digest

@@ -12,11 +12,12 @@ Routes, as measured on this stack (coremltools 9.0, onnx2coreml 1.1.0):
   graphs whose `expand` becomes a dynamic `tile` (an iOS14 layer).
 - onnx frontend: onnx2coreml refuses dynamic dimensions, so the model is
   converted at the default shape (dynamic axes of the ONNX file are set to
-  it) and the NeuralNetwork spec is made flexible afterwards (coremltools' flexible_shape_utils). That is only correct for
-  graphs whose layers do not bake the default size in (a Reshape to a
-  constant shape crashes or computes garbage at any other size: the FFDNet
-  write-up's crash), so every ONNX node must be a size-agnostic op;
-  ML Program shapes are fixed in every op at conversion: refused.
+  it) and the NeuralNetwork spec is declared flexible afterwards. That is
+  only correct for graphs whose layers do not bake the default size in (a
+  Reshape to a constant shape crashes or computes garbage at any other
+  size: the FFDNet write-up's crash), so every ONNX node must be a
+  size-agnostic op. An ML Program fixes every op's shape at conversion:
+  refused.
 - image outputs of a flexible model need an ML Program (NeuralNetwork image
   outputs have a fixed size).
 """
@@ -132,7 +133,8 @@ def _check_enumerated(where: str, shape: tuple[int, ...], flexible: Enumerated) 
 
 def _varies_batch_or_channels(shape: tuple[int, ...], flexible: Flexible) -> bool:
     if isinstance(flexible, Range):
-        return any(dim is not None and dim[:2] != (size, size) for size, dim in zip(shape[:2], flexible.dim_ranges))
+        return any(dim is not None and tuple(dim[:2]) != (size, size)
+                   for size, dim in zip(shape[:2], flexible.dim_ranges))
     return any(tuple(s[:2]) != shape[:2] for s in flexible.shapes)
 
 

@@ -220,7 +220,8 @@ def test_onnx_export_with_dynamic_axes_is_converted_at_the_default_shape(tiny_co
                           opset_version=17, dynamo=False,
                           dynamic_axes={"x": {2: "height", 3: "width"}, "y": {2: "height", 3: "width"}})
     mlmodel = convert(frontend="onnx", onnx_path=path, inputs=[FeatureSpec("photo", DEFAULT, flexible=RANGE)],
-                      outputs=[FeatureSpec("styled", DEFAULT)], format="neuralnetwork", minimum_deployment_target="iOS13")
+                      outputs=[FeatureSpec("styled", DEFAULT)], format="neuralnetwork",
+                      minimum_deployment_target="iOS13")
     model = _save_and_load(mlmodel, "neuralnetwork", tmp_path)
     rng = np.random.default_rng(4)
     for shape in RANGE_SHAPES:

@@ -129,3 +129,22 @@ def make_classifier_project(tmp_path: Path) -> Path:
     (tmp_path / "labels.txt").write_text("apple\nbanana\ncherry\ndate\nelderberry\n")
     shutil.copytree(REPO / "samples", tmp_path / "samples")
     return tmp_path
+
+
+def build_shipped_recipe(tmp_path_factory, name: str) -> Path:
+    """Copy recipes/<name>.yaml and samples/ into a fresh folder, `doit build:<name>` there; its artifact dir."""
+    import shutil
+
+    import pytest
+
+    root = tmp_path_factory.mktemp(name)
+    shutil.copytree(REPO / "samples", root / "samples")
+    (root / "recipes").mkdir()
+    shutil.copy(REPO / "recipes" / f"{name}.yaml", root / "recipes")
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        code, _ = run_doit(root, monkeypatch, f"build:{name}")
+    finally:
+        monkeypatch.undo()
+    assert code == 0, (root / "doit-report.txt").read_text()
+    return root / "artifacts" / name

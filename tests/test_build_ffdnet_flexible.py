@@ -7,13 +7,12 @@ they were not traced at, odd ones included, and agree with PyTorch there.
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from projects import REPO, run_doit
+from projects import REPO, build_shipped_recipe
 
 from modelbuild import runtime
 from modelbuild.recipe import load_recipe
@@ -24,15 +23,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("flexible")
-    shutil.copytree(REPO / "samples", root / "samples")
-    (root / "recipes").mkdir()
-    shutil.copy(REPO / "recipes" / "ffdnet_flexible.yaml", root / "recipes")
-    monkeypatch = pytest.MonkeyPatch()
-    code, executed = run_doit(root, monkeypatch, "build:ffdnet_flexible")
-    monkeypatch.undo()
-    assert code == 0, (root / "doit-report.txt").read_text()
-    return root
+    return build_shipped_recipe(tmp_path_factory, "ffdnet_flexible").parents[1]
 
 
 def test_every_variant_validates_at_every_test_size(built):

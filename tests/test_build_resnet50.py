@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-from projects import REPO, run_doit
+from projects import build_shipped_recipe
 
 from modelbuild.inspection import describe_file
 
@@ -15,15 +14,7 @@ VARIANTS = ["onnx_nn", "torch_nn", "onnx_program", "torch_program", "torch_nn_fp
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resnet50")
-    shutil.copytree(REPO / "samples", root / "samples")
-    (root / "recipes").mkdir()
-    shutil.copy(REPO / "recipes" / "resnet50.yaml", root / "recipes")
-    monkeypatch = pytest.MonkeyPatch()
-    code, executed = run_doit(root, monkeypatch, "build:resnet50")
-    monkeypatch.undo()
-    assert code == 0, (root / "doit-report.txt").read_text()
-    return root / "artifacts" / "resnet50"
+    return build_shipped_recipe(tmp_path_factory, "resnet50")
 
 
 def test_fp32_variants_agree_on_every_top1_and_fp16_agreement_is_reported(built):

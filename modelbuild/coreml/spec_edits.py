@@ -5,6 +5,10 @@ coremltools' `conversion_date` metadata so that converting the same model
 twice gives the same bytes (the build's early cutoff depends on it), and they
 check that every feature came out with the declared name and type: float32
 multi-arrays, or images of the declared colour layout and size.
+
+Image inputs with a per-channel scale get it recorded in the metadata too
+(`modelbuild.coreml.<input>.channel_scale`), since the image description only
+shows Core ML's own scale and bias.
 """
 from __future__ import annotations
 
@@ -12,10 +16,11 @@ import shutil
 from typing import Any
 
 from modelbuild.coreml.errors import CoreMLBuildError
-from modelbuild.coreml.features import FeatureSpec, Metadata
+from modelbuild.coreml.features import FeatureSpec, ImageInput, Metadata, channel_scales
 
 CONVERSION_DATE_KEY = "com.github.apple.coremltools.conversion_date"
 FRONTEND_KEY = "modelbuild.coreml.frontend"
+CHANNEL_SCALE_KEY = "modelbuild.coreml.{name}.channel_scale"  # per-channel factor after scale and bias
 _COLOR_SPACES = {"RGB": "RGB", "BGR": "BGR", "GRAYSCALE": "GRAYSCALE"}
 
 
@@ -34,6 +39,10 @@ def describe(spec: Any, inputs: list[FeatureSpec], outputs: list[FeatureSpec] | 
     if CONVERSION_DATE_KEY in meta.userDefined:
         del meta.userDefined[CONVERSION_DATE_KEY]
     meta.userDefined[FRONTEND_KEY] = frontend_label
+    for feature in inputs:  # the part of the preprocessing Core ML's image description cannot show
+        if isinstance(feature.image, ImageInput) and feature.image.channel_scale is not None:
+            factors = ", ".join(f"{factor:.9g}" for factor in channel_scales(feature.image))
+            meta.userDefined[CHANNEL_SCALE_KEY.format(name=feature.name)] = factors
     for key, value in metadata.user_defined.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise CoreMLBuildError(

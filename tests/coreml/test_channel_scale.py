@@ -70,6 +70,8 @@ def test_scalar_part_stays_in_core_ml_preprocessing(tiny_conv):
     (factor_name,) = [name for name in multiply.input if name != "photo"]
     factors = layers[factor_name].loadConstantND
     assert (list(factors.shape), list(factors.data.floatValue)) == ([1, 3, 1, 1], pytest.approx([1 / s for s in STD]))
+    recorded = mlmodel.get_spec().description.metadata.userDefined["modelbuild.coreml.photo.channel_scale"]
+    assert [float(v) for v in recorded.split(", ")] == pytest.approx([1 / s for s in STD], rel=1e-8)
 
 
 @pytest.mark.parametrize("channel_scale,message", [

@@ -49,8 +49,8 @@ def _pixels(shape: tuple[int, ...], seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(shape[2], shape[3], 3), dtype=np.uint8)
 
 
-def _check_at(model, torch_model, shape: tuple[int, ...], variant: str, seed: int) -> None:
-    """Run the Core ML model at `shape` and compare with torch on the same values."""
+def _check_at(model, torch_model, shape: tuple[int, ...], variant: str, seed: int, atol: float = 1e-5) -> None:
+    """Run the Core ML model at `shape` and compare with torch on the same values (arrays within `atol`)."""
     pixels = _pixels(shape, seed)
     noisy = pixels.astype(np.float32).transpose(2, 0, 1)[None] / 255
     with torch.no_grad():
@@ -64,7 +64,7 @@ def _check_at(model, torch_model, shape: tuple[int, ...], variant: str, seed: in
                                    rtol=0, atol=0.5 + 1e-3)  # uint8 rounding
     else:
         assert got.shape == shape
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
 
 
 def _save_and_load(mlmodel, format: str, tmp_path: Path):
@@ -94,6 +94,18 @@ def test_ffdnet_runs_at_every_declared_shape(ffdnet, route, variant, kind, tmp_p
         model.predict({"noisy": feed, "sigma": SIGMA})
     for seed, shape in enumerate(shapes):
         _check_at(model, ffdnet, shape, variant, seed)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{f}-{t}" for f, t in ROUTES])
+def test_float16_flexible_ffdnet(ffdnet, route, tmp_path):
+    """fp16 weights (NeuralNetwork) or fp16 compute (ML Program) keep the flexible shapes."""
+    format, target = route
+    inputs, outputs = _interface("multiarray", format, RANGE)
+    mlmodel = convert(frontend="torch", torch_model=ffdnet, inputs=inputs, outputs=outputs, format=format,
+                      minimum_deployment_target=target, compute_precision="float16")
+    model = _save_and_load(mlmodel, format, tmp_path)
+    for seed, shape in enumerate(RANGE_SHAPES):
+        _check_at(model, ffdnet, shape, "multiarray", seed, atol=2e-3)
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{f}-{t}" for f, t in ROUTES])

@@ -69,7 +69,8 @@ def convert(
         except CoreMLBuildError:
             raise
         except Exception as exc:
-            raise CoreMLBuildError(_failure_message(plan, exc, log.getvalue())) from exc
+            flexible = any(f.flexible is not None for f in inputs)
+            raise CoreMLBuildError(_failure_message(plan, exc, log.getvalue(), flexible)) from exc
         spec = mlmodel.get_spec()
         if plan.frontend == "onnx":  # converted at the default shapes: declare the flexible ones now
             make_spec_flexible(spec, inputs)
@@ -123,7 +124,7 @@ def _frontend_label(plan: Plan) -> str:
     return f"torch {torch.__version__} jit.trace"
 
 
-def _failure_message(plan: Plan, exc: Exception, log: str) -> str:
+def _failure_message(plan: Plan, exc: Exception, log: str, flexible: bool) -> str:
     message = (
         f"Converting with frontend {plan.frontend!r} to {plan.format} for {plan.target_name} "
         f"({plan.compute_precision}) failed: {type(exc).__name__}: {str(exc).strip()}"
@@ -132,6 +133,9 @@ def _failure_message(plan: Plan, exc: Exception, log: str) -> str:
         message += " (those features need target iOS14 for format 'neuralnetwork', or format 'mlprogram')"
     elif "minimum_deployment_target" in str(exc) and plan.format == "neuralnetwork":
         message += " (ops that need a newer target require format 'mlprogram' with iOS15 or later)"
+    elif "rank <= 5" in str(exc) and flexible:
+        message += (" (at fixed shapes coremltools folds such reshapes away; with flexible shapes the model must "
+                    "reshape to rank 5 or less, as modelbuild.zoo.ffdnet.space_to_depth does)")
     tail = [line for line in log.strip().splitlines() if line.strip()][-_LOG_TAIL_LINES:]
     if tail:
         message += "\nConverter output before the failure:\n" + "\n".join(tail)

@@ -241,3 +241,20 @@ def test_onnx_export_with_dynamic_axes_is_converted_at_the_default_shape(tiny_co
         with torch.no_grad():
             expected = tiny_conv(3)(torch.from_numpy(x)).numpy()
         np.testing.assert_allclose(model.predict({"photo": x})["styled"], expected, rtol=0, atol=1e-5)
+
+
+def test_rank_6_reshape_with_flexible_shapes_names_the_fix():
+    """A rank-6 space-to-depth converts at a fixed size (folded away) but not with flexible sizes."""
+
+    class RankSixSpaceToDepth(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n, c, h, w = x.shape
+            x = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
+            return x.reshape(n, c * 4, h // 2, w // 2)
+
+    outputs = [FeatureSpec("y", (1, 12, 16, 16))]
+    convert(frontend="torch", torch_model=RankSixSpaceToDepth().eval(), inputs=[FeatureSpec("x", DEFAULT)],
+            outputs=outputs, format="mlprogram", minimum_deployment_target="iOS16")
+    with pytest.raises(CoreMLBuildError, match=r"rank 6 tensor.*reshape to rank 5 or less, as modelbuild.zoo"):
+        convert(frontend="torch", torch_model=RankSixSpaceToDepth().eval(), outputs=outputs, format="mlprogram",
+                inputs=[FeatureSpec("x", DEFAULT, flexible=RANGE)], minimum_deployment_target="iOS16")

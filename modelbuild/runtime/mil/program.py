@@ -12,9 +12,10 @@ fp32; elementwise kernels use numpy's float16 arithmetic, which computes each
 element in fp32 and rounds it. Either way each op's result is rounded to fp16,
 as Core ML does between ops on fp16 hardware.
 
-Shapes: feeds must fit the declared input shapes, and every op result must fit
-its declared output type: a disagreement raises `ShapeMismatchError` naming the
-op, its output type and the shapes involved.
+Shapes: feeds must fit the declared input shapes (unknown dims are free), and an
+op result must equal its declared output shape when that is fully known;
+kernels check their inputs as Core ML does. A disagreement raises
+`ShapeMismatchError` naming the op, its output type and the shapes involved.
 """
 from __future__ import annotations
 
@@ -246,7 +247,11 @@ def _conform_output(context: OpContext, var: Var, value: Any, inputs: Mapping[st
     array = np.asarray(value)
     if var.type.data_type != MIL_pb2.DataType.STRING:
         array = array.astype(var.type.dtype, copy=False)
-    if not var.type.fits(array.shape):
+    # Only fully known output types are checked: for data-dependent shapes coremltools' symbolic
+    # type inference may even get the rank wrong (fill from a shape tensor says [?]) and Core ML
+    # runs such programs all the same.
+    declared = var.type.shape
+    if declared is not None and None not in declared and not var.type.fits(array.shape):
         shapes = {k: v for k, v in inputs.items() if isinstance(v, np.ndarray) and v.ndim}
         raise context.shape_error(
             f"output {var.name!r} is declared {var.type} but its inputs give shape {array.shape}",

@@ -132,3 +132,20 @@ def test_non_zero_and_one_hot(rng):
     np.testing.assert_array_equal(coordinates, torch.nonzero(_t(x)).numpy())
     expected = F.one_hot(_t(idx).long(), 4).permute(0, 2, 1).float() * 6 - 1
     np.testing.assert_array_equal(hot, expected.numpy())
+
+
+@pytest.mark.ops("fill")
+def test_fill_from_a_dynamic_shape_with_a_loose_declared_type():
+    """coremltools' iOS14 TestFill (symbolic): fill is declared tensor<fp32, [?]> (rank 1) but makes rank 3."""
+    from coremltools.converters.mil.mil import get_new_symbol
+
+    from modelbuild.runtime.mil.testing import to_program
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(get_new_symbol(),))])
+    def program(shape):
+        return mb.fill(shape=mb.cast(x=shape, dtype="int32"), value=2.5)
+
+    with pytest.warns(UserWarning, match="flexible"):
+        runtime = to_program(program)
+    (got,) = runtime.run({"shape": np.array([2, 3, 4], np.float32)}).values()
+    np.testing.assert_array_equal(got, torch.full((2, 3, 4), 2.5).numpy())

@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..kernel import MIL_OPS, OpContext
 
@@ -103,7 +104,7 @@ def gelu(op: OpContext, *, x: np.ndarray, mode: str = "EXACT") -> np.ndarray:
     if mode == "SIGMOID_APPROXIMATION":
         return x / (1 + np.exp(-1.702 * x))
     if mode == "EXACT":
-        erf = np.vectorize(math.erf, otypes=[np.float64])(x / math.sqrt(2))
+        erf = torch.special.erf(torch.from_numpy(np.asarray(x / math.sqrt(2), np.float64))).numpy()
         return 0.5 * x * (1 + erf)
     raise op.value_error(f"unknown gelu mode {mode!r}; accepted: {', '.join(_GELU_MODES)}")
 

@@ -6,10 +6,10 @@ their `epsilon` first).
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from ..kernel import MIL_OPS, OpContext
 
@@ -61,7 +61,7 @@ for _name, _fn in _BINARY.items():
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
-    return np.vectorize(math.erf, otypes=[np.float64])(x)
+    return torch.special.erf(torch.from_numpy(np.asarray(x, np.float64))).numpy()
 
 
 _UNARY: dict[str, Callable[[np.ndarray], Any]] = {

@@ -96,6 +96,7 @@ def test_ffdnet_runs_at_every_declared_shape(ffdnet, route, variant, kind, tmp_p
         _check_at(model, ffdnet, shape, variant, seed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{f}-{t}" for f, t in ROUTES])
 def test_float16_flexible_ffdnet(ffdnet, route, tmp_path):
     """fp16 weights (NeuralNetwork) or fp16 compute (ML Program) keep the flexible shapes."""
@@ -108,6 +109,7 @@ def test_float16_flexible_ffdnet(ffdnet, route, tmp_path):
         _check_at(model, ffdnet, shape, "multiarray", seed, atol=2e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{f}-{t}" for f, t in ROUTES])
 def test_ffdnet_pad_odd_runs_at_odd_sizes(ffdnet, route, tmp_path):
     """FFDNet(pad_odd=True) repeats the last row/column and crops, in the graph: odd sizes in the range work."""

@@ -148,3 +148,17 @@ def build_shipped_recipe(tmp_path_factory, name: str) -> Path:
         monkeypatch.undo()
     assert code == 0, (root / "doit-report.txt").read_text()
     return root / "artifacts" / name
+
+
+class ViewFlattenClassifier(torch.nn.Module):
+    """Flattens with x.view(x.size(0), -1), the ResNet50 write-up's trigger of a baked reshape."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                                            torch.nn.AdaptiveAvgPool2d(1))
+        self.head = torch.nn.Linear(8, classes)
+
+    def forward(self, x):
+        x = self.features(x)
+        return self.head(x.view(x.size(0), -1))

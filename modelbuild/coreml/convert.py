@@ -39,6 +39,7 @@ def convert(
     compute_precision: Precision = "float32",
     metadata: Metadata = Metadata(),
     classifier: Classifier | None = None,
+    check_onnx_graph: bool = True,
 ) -> Any:
     """Convert a model to Core ML with exactly the declared inputs, outputs and metadata.
 
@@ -62,7 +63,8 @@ def convert(
     check_features(outputs, "output")
     if classifier is not None:
         check_classifier(classifier, inputs, outputs)
-    check_route(frontend, format, inputs, outputs, minimum_deployment_target, onnx_path)
+    check_route(frontend, format, inputs, outputs, minimum_deployment_target,
+                onnx_path if check_onnx_graph else None)
     with quiet_conversion() as log:
         try:
             mlmodel = _convert(ct, plan, onnx_path, torch_model, inputs, outputs, classifier)

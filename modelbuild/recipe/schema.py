@@ -187,6 +187,9 @@ class CoreMLVariant(Strict):
                                                       "recipe has a classifier section).")
     fixed_shape: bool = Field(False, description="Keep this variant at the default shapes even when inputs declare "
                                                  "flexible ones.")
+    onnx_graph_check: bool = Field(True, description="With flexible inputs and frontend onnx, refuse an ONNX graph "
+                                                     "whose layers fix the size. False: convert anyway, and let "
+                                                     "validation at every declared shape judge (surgery may repair).")
     surgery: list[CoreMLStep] = Field(default_factory=list, description="Core ML surgery steps applied in order "
                                                                         "after conversion (see the surgery reference).")
 

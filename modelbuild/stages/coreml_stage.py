@@ -30,6 +30,7 @@ def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, targ
         compute_precision=spec.compute_precision,
         metadata=metadata(recipe),
         classifier=classifier(recipe, root) if recipe.is_classifier(variant) else None,
+        check_onnx_graph=spec.onnx_graph_check,
     )
     if spec.surgery:
         from modelbuild.surgery import apply_steps

@@ -68,7 +68,7 @@ CASES = {
         "classifier, onnx, coreml, validate, agreement"),
     "unknown nested key": (_set("coreml", "image", "scael", 1), None,
         "X:54: coreml.image.scael: unknown key; expected one of frontend, format, minimum_deployment_target, "
-        "compute_precision, file, image_inputs, image_outputs, classifier, fixed_shape, surgery"),
+        "compute_precision, file, image_inputs, image_outputs, classifier, fixed_shape, onnx_graph_check, surgery"),
     "wrong type": (_set("inputs", "my_input", "shape", "big"), None,
         "X:15: inputs.my_input.shape: Input should be a valid list, got 'big'"),
     "missing field": (lambda d: d.pop("model"), None, "X:1: model: required field is missing"),

@@ -58,6 +58,9 @@ def _images(recipe: Recipe, here: tuple, kind: str, table: dict, features: dict)
         if image.bias is not None and len(image.bias) != channels:
             yield at + ("bias",), (f"{image.color_layout} takes {channels} bias value(s), "
                                    f"got {len(image.bias)}")
+        if getattr(image, "channel_scale", None) is not None and len(image.channel_scale) != channels:
+            yield at + ("channel_scale",), (f"{image.color_layout} takes {channels} value(s), "
+                                            f"got {len(image.channel_scale)}")
         if kind == "image_inputs":
             shape = recipe.inputs[name].shape
             if len(shape) != 4 or shape[0] != 1 or shape[1] != channels:

@@ -158,6 +158,9 @@ class ImageInput(Strict):
     bias: list[float] | None = Field(None, description="Added after scaling, in the tensor's channel "
                                                        "order: [R, G, B], [B, G, R] for BGR, [gray]; default zeros.")
     color_layout: Literal["RGB", "BGR", "GRAYSCALE"] = Field("RGB", description="Channel order the model expects.")
+    channel_scale: list[float] | None = Field(None, description="Per-channel factors applied after scale and bias, "
+                                                                "as a multiplication in the graph: exact mean/std "
+                                                                "normalisation, e.g. 1/std (tensor channel order).")
 
 
 class ImageOutput(Strict):

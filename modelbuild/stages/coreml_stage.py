@@ -55,7 +55,8 @@ def input_features(recipe: Recipe, variant: str) -> list:
         features.append(FeatureSpec(
             name=name, shape=tuple(spec.shape), description=spec.description,
             image=None if image is None else ImageInput(
-                scale=image.scale, bias=_bias(image), color_layout=image.color_layout),
+                scale=image.scale, bias=_bias(image), color_layout=image.color_layout,
+                channel_scale=None if image.channel_scale is None else tuple(image.channel_scale)),
             flexible=None if fixed else flexible(spec)))
     return features
 

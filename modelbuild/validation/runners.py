@@ -127,15 +127,23 @@ def _bias(image: ImageInput | ImageOutput, channels: int) -> np.ndarray:
     return np.asarray(bias, np.float32).reshape(1, channels, 1, 1)
 
 
+def _channel_scale(image: ImageInput, channels: int) -> np.ndarray:
+    factors = image.channel_scale if image.channel_scale is not None else [1.0] * channels
+    return np.asarray(factors, np.float32).reshape(1, channels, 1, 1)
+
+
 def values_to_pixels(value: np.ndarray, image: ImageInput) -> np.ndarray:
-    """Model-unit input [1, C, H, W] -> the uint8 pixels that Core ML's scale/bias maps back to it."""
-    pixels = (value - _bias(image, value.shape[1])) / image.scale
+    """Model-unit input [1, C, H, W] -> the uint8 pixels that the image preprocessing maps back to it."""
+    channels = value.shape[1]
+    pixels = (value / _channel_scale(image, channels) - _bias(image, channels)) / image.scale
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
 
 def pixels_to_values(pixels: np.ndarray, image: ImageInput) -> np.ndarray:
-    """uint8 pixels [1, C, H, W] -> model-unit values, as Core ML preprocessing computes them."""
-    return (image.scale * pixels.astype(np.float32) + _bias(image, pixels.shape[1])).astype(np.float32)
+    """uint8 pixels [1, C, H, W] -> model-unit values: (scale * pixel + bias) * channel_scale."""
+    channels = pixels.shape[1]
+    values = (image.scale * pixels.astype(np.float32) + _bias(image, channels)) * _channel_scale(image, channels)
+    return values.astype(np.float32)
 
 
 def reference_pixels(value: np.ndarray, image: ImageOutput) -> np.ndarray:

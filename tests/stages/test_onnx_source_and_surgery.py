@@ -72,3 +72,19 @@ def test_coreml_surgery_in_a_recipe_palettizes_and_validates(tmp_path, monkeypat
     assert all(c["passed"] for c in program)
     print(f"\npalettized (6 bits) program vs torch: min PSNR "
           f"{min(c['figures']['psnr'] for c in program):.1f} dB")
+
+
+def test_onnx_source_with_exact_per_channel_normalisation_in_the_image_input(onnx_source_project, monkeypatch):
+    """A zoo model that expects (pixel/255 - mean) / std: scale and bias in the image preprocessing, the
+    three 1/std factors as a multiplication in the graph."""
+    root = onnx_source_project
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    image = {"scale": 1 / 255, "bias": [-m for m in mean], "channel_scale": [1 / s for s in std]}
+    edit_recipe(root, lambda d: d["coreml"]["nn"].update(image_inputs={"image": image}), name="zoo")
+    code, _ = run_doit(root, monkeypatch, "validate:zoo")
+    assert code == 0, (root / "doit-report.txt").read_text()
+    report = json.loads((root / "artifacts" / "zoo" / "report.json").read_text())
+    nn = [c for c in report["comparisons"] if c["artifact"] == "nn"]
+    assert len(nn) == 4 and all(c["passed"] and c["figures"]["top1"] == 1.0 for c in nn)
+    layers = describe(root / "artifacts" / "zoo" / "zoo_nn.mlmodel")["ops"]["counts"]
+    assert layers["multiply"] == 1 and layers["loadConstantND"] == 1  # the 1/std factors, multiplied in

@@ -5,7 +5,8 @@
 Converts torchvision ResNet50 (224x224) and FFDNet (colour, 512x512, official
 architecture with random weights) to NeuralNetwork .mlmodel with fp32 and fp16
 weights (and to ML Program when modelbuild.runtime.mil is importable), then prints,
-per variant, the median latency of Model.predict next to torch eager, their ratio,
+per variant, the median latency of Model.predict next to torch eager (timed alternately,
+so a busy machine slows both alike), their ratio,
 the peak Python heap during one predict (tracemalloc: numpy buffers, not torch's)
 and the process peak RSS at the end.
 """
@@ -35,14 +36,16 @@ from modelbuild.runtime import load  # noqa: E402
 from modelbuild.zoo.ffdnet import FFDNet  # noqa: E402
 
 
-def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up: weight decoding, allocator
-    times = []
+def interleaved_medians(first: Callable[[], Any], second: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Median seconds of two callables timed alternately, so machine load hits both alike."""
+    first(), second()  # warm-up: weight decoding, allocator
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, bucket in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def peak_heap_mb(fn: Callable[[], Any]) -> float:
@@ -108,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for title, net, example, names in cases(args.only):
             with torch.no_grad():
-                torch_ms = 1000 * median_seconds(lambda: net(*example), args.repeats)
                 expected = net(*example).numpy()
+
+            def eager() -> Any:
+                with torch.no_grad():
+                    return net(*example)
             feeds = {n: t.numpy() for n, t in zip(names, example)}
             for target, precision in variants:
                 try:
@@ -120,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                     mlmodel.save(str(path))
                     model = load(path, backend="reference")
                     run = lambda: model.predict(feeds)  # noqa: E731
-                    runtime_ms = 1000 * median_seconds(run, args.repeats)
+                    runtime_s, torch_s = interleaved_medians(run, eager, args.repeats)
+                    runtime_ms, torch_ms = 1000 * runtime_s, 1000 * torch_s
                     heap = peak_heap_mb(run)
                     (out,) = [v for v in run().values()]
                     diff = float(np.abs(np.asarray(out, dtype=np.float64).reshape(expected.shape) - expected).max())

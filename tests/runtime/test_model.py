@@ -274,3 +274,32 @@ def test_ml_program_without_the_interpreter_is_a_clear_error(ct, monkeypatch):
     monkeypatch.setitem(sys.modules, "modelbuild.runtime.mil", None)
     with pytest.raises(ModelRuntimeError, match=r"ML Program interpreter \(modelbuild.runtime.mil\) is not available"):
         load(_fake_program_spec(ct), backend="reference")
+
+
+def test_mean_image_preprocessing(make_builder):
+    builder = _scale_model(make_builder, shape=(1, 3, 2, 2), alpha=1.0, beta=0.0)
+    builder.set_pre_processing_parameters(image_input_names=["x"])
+    spec = builder.spec
+    step = spec.neuralNetwork.preprocessing[0]
+    mean = np.arange(12, dtype=np.float32)
+    step.meanImage.meanImage.extend(mean)
+    model = load(spec, backend="reference")
+    image = _image(np.random.default_rng(7), 2, 2)
+    expected = np.asarray(image, dtype=np.float64).transpose(2, 0, 1) - mean.reshape(3, 2, 2)
+    np.testing.assert_allclose(model.predict({"x": image})["y"], expected[None])
+
+
+def test_feature_descriptions_and_summary(ct, make_builder):
+    from coremltools.models.neural_network import flexible_shape_utils as flex
+
+    builder = _scale_model(make_builder)
+    builder.set_pre_processing_parameters(image_input_names=["x"], is_bgr=True)
+    spec = builder.spec
+    flex.add_enumerated_image_sizes(spec, "x", [flex.NeuralNetworkImageSize(4, 5), flex.NeuralNetworkImageSize(8, 10)])
+    model = load(spec, backend="reference")
+    desc = model.input_description["x"]
+    assert (desc.kind, desc.color_space, desc.shape) == ("image", "BGR", (4, 5))
+    assert desc.enumerated_shapes == ((4, 5), (8, 10)) and desc.is_flexible
+    assert "x: image BGR 5x4 (WxH), one of [[4, 5], [8, 10]]" in model.describe()
+    assert model.output_description["y"].kind == "multiArray"
+    assert model.predict({"x": _image(np.random.default_rng(8), 10, 8)})["y"].shape == (1, 3, 8, 10)

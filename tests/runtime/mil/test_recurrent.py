@@ -117,3 +117,37 @@ def test_lstm(sequence, direction, output_sequence):
     np.testing.assert_allclose(out, _np(expected), atol=1e-5)
     np.testing.assert_allclose(h_last, state(hn), atol=1e-5)
     np.testing.assert_allclose(c_last, state(cn), atol=1e-5)
+
+
+@pytest.mark.ops("lstm")
+def test_packed_sequence_lstm_converted_by_coremltools():
+    """coremltools gives this LSTM a zero initial state of (seq, H) rows instead of (batch, H); Core ML runs it."""
+    import warnings
+
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from modelbuild.runtime.mil import Program
+    from modelbuild.runtime.mil.testing import ct
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(INPUT, HIDDEN, batch_first=True)
+
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            output, _ = self.lstm(pack_padded_sequence(x, lengths, batch_first=True))
+            return pad_packed_sequence(output, batch_first=True)[0]
+
+    torch.manual_seed(0)
+    model = Encoder().eval()
+    x, lengths = torch.randn(3, 10, INPUT), torch.tensor([10, 5, 1], dtype=torch.int32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, (x, lengths))
+    mlmodel = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=x.shape),
+                                         ct.TensorType(name="lengths", shape=lengths.shape, dtype=np.int32)],
+                         outputs=[ct.TensorType(name="y")], convert_to="mlprogram",
+                         minimum_deployment_target=ct.target.iOS16, compute_precision=ct.precision.FLOAT32)
+    (got,) = Program.from_spec(mlmodel.get_spec(), mlmodel.weights_dir).run(
+        {"x": x.numpy(), "lengths": lengths.numpy()}).values()
+    np.testing.assert_allclose(got, _np(model(x, lengths)), atol=1e-5)

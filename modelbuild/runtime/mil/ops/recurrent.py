@@ -46,12 +46,18 @@ def _check(
 ) -> int:
     hidden = w_hh.shape[-1]
     if (x.ndim != 3 or w_ih.shape != (gates * hidden, x.shape[2]) or w_hh.shape != (gates * hidden, hidden)
-            or h.shape != (x.shape[1], directions * hidden)):
+            or h.ndim != 2 or h.shape[1] != directions * hidden or not (h.shape[0] == 1 or h.shape[0] >= x.shape[1])):
         raise op.shape_error(
             f"expected x (seq, batch, I), initial state (batch, {directions}*H), weights ({gates}*H, I) and "
             f"({gates}*H, H)", x=x, initial_h=h, weight_ih=w_ih, weight_hh=w_hh,
         )
     return hidden
+
+
+def initial_state(state: np.ndarray, batch: int) -> np.ndarray:
+    """The (batch, width) initial state. One row is broadcast; extra rows are ignored, as Core ML
+    runs coremltools' packed-sequence LSTMs whose zero state has the sequence length as batch."""
+    return np.broadcast_to(state, (batch, state.shape[1])) if state.shape[0] == 1 else state[:batch]
 
 
 def _order(length: int, reverse: bool) -> list[int]:
@@ -69,6 +75,7 @@ def rnn(
 ) -> tuple[np.ndarray, np.ndarray]:
     x, h, w_ih, w_hh = (_f32(v) for v in (x, initial_h, weight_ih, weight_hh))
     hidden = _check(op, x, h, w_ih, w_hh, 1)
+    h = initial_state(h, x.shape[1])
     act, b = activation_function(op, activation), _f32(bias, hidden)
     steps = []
     for t in _order(x.shape[0], direction == "reverse"):
@@ -87,6 +94,7 @@ def gru(
     """reset_after False: o = act(W_o x + R_o (r * h) + b_o); True (iOS18, PyTorch): r * (R_o h + b_ho)."""
     x, h, w_ih, w_hh = (_f32(v) for v in (x, initial_h, weight_ih, weight_hh))
     hidden = _check(op, x, h, w_ih, w_hh, 3)
+    h = initial_state(h, x.shape[1])
     gate, act = activation_function(op, recurrent_activation), activation_function(op, activation)
     b_h, b_i = _f32(bias, 3 * hidden), _f32(input_bias, 3 * hidden)
     w_r, w_o, w_z = np.split(w_ih, 3)
@@ -134,6 +142,9 @@ def lstm(
     x, h, c, w_ih, w_hh = (_f32(v) for v in (x, initial_h, initial_c, weight_ih, weight_hh))
     bidirectional = direction == "bidirectional"
     hidden = _check(op, x, h, w_ih, w_hh, 4, 2 if bidirectional else 1)
+    if c.shape != h.shape:
+        raise op.shape_error("initial_c must have initial_h's shape", initial_h=h, initial_c=c)
+    h, c = initial_state(h, x.shape[1]), initial_state(c, x.shape[1])
     functions = [activation_function(op, name) for name in (recurrent_activation, cell_activation, activation)]
     forward = _lstm_pass(x, h[:, :hidden], c[:, :hidden], w_ih, w_hh, _f32(bias, 4 * hidden),
                          _f32(peephole, 3 * hidden), direction == "reverse", *functions, clip)

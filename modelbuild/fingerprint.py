@@ -103,3 +103,17 @@ def project_source_files(recipe: Recipe, root: Path) -> list[Path]:
     if source is None or "site-packages" in source.parts:
         return []
     return [source.resolve()]
+
+
+def changed_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two fingerprints differ (what made a stage re-run), shallowest first."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        changed = []
+        for key in sorted(set(old) | set(new), key=str):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old or key not in new:
+                changed.append(path)
+            else:
+                changed += changed_fields(old[key], new[key], path)
+        return changed
+    return [] if old == new else [prefix or "(everything)"]

@@ -224,6 +224,7 @@ def run_stage(item: Loaded, key: str, artifact: Path, stage: Callable, args: tup
     A failure becomes one line naming the recipe file and the stage, not a traceback
     (set MODELBUILD_TRACEBACK=1 to get the traceback).
     """
+    print(f"    why: {why_rerun(item, key, artifact, stage_fingerprint)}")
     started = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -247,6 +248,20 @@ def run_stage(item: Loaded, key: str, artifact: Path, stage: Callable, args: tup
         "fingerprint": stage_fingerprint, **entry})
     print(f"    {artifact.relative_to(item.root)}  ({time.perf_counter() - started:.1f} s)")
     return None
+
+
+def why_rerun(item: Loaded, key: str, artifact: Path, stage_fingerprint: dict[str, Any]) -> str:
+    """Why a stage runs: first build, missing artifact, the recipe fields or tools that changed, or its files."""
+    previous = manifest.read_manifest(item.artifact_dir).get("artifacts", {}).get(key)
+    if previous is None:
+        return "first build"
+    if not artifact.exists():
+        return f"{artifact.name} is missing"
+    changed = fingerprint.changed_fields(previous.get("fingerprint", {}), stage_fingerprint)
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        return ", ".join(changed[:3]) + more + " changed"
+    return "an input file changed (weights, model source, upstream artifact or samples)"
 
 
 def _valid(root: Path) -> list[Loaded]:

@@ -22,9 +22,11 @@ def test_second_build_executes_nothing(built, monkeypatch):
     assert run_doit(built, monkeypatch) == (0, [])
 
 
-def test_variant_edit_reruns_that_variant_only(built, monkeypatch):
+def test_variant_edit_reruns_that_variant_only_and_says_why(built, monkeypatch, capfd):
+    capfd.readouterr()
     edit_recipe(built, lambda d: d["coreml"]["viatorch"].update(minimum_deployment_target="iOS14"))
     assert run_doit(built, monkeypatch) == (0, ["coreml:tiny.viatorch", "validate:tiny"])
+    assert "why: variant.minimum_deployment_target changed" in capfd.readouterr().out
 
 
 def test_opset_edit_reruns_onnx_and_the_onnx_fed_variant(built, monkeypatch):
@@ -32,9 +34,11 @@ def test_opset_edit_reruns_onnx_and_the_onnx_fed_variant(built, monkeypatch):
     assert run_doit(built, monkeypatch) == (0, ["coreml:tiny.viaonnx", "onnx:tiny", "validate:tiny"])
 
 
-def test_weights_edit_reruns_everything(built, monkeypatch):
+def test_weights_edit_reruns_everything(built, monkeypatch, capfd):
+    capfd.readouterr()
     write_tiny_weights(built / "weights" / "tiny.pth", seed=1)
     assert run_doit(built, monkeypatch) == (0, ALL)
+    assert "why: an input file changed" in capfd.readouterr().out
 
 
 def test_tolerance_edit_reruns_validation_only(built, monkeypatch):

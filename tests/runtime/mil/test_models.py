@@ -43,6 +43,7 @@ def convert_with_torch(model: torch.nn.Module, inputs: dict[str, torch.Tensor], 
     mlmodel = ct.convert(
         traced,
         inputs=[ct.TensorType(name=name, shape=value.shape) for name, value in inputs.items()],
+        outputs=[ct.TensorType(name="y")],
         convert_to="mlprogram",
         minimum_deployment_target=ct.target.iOS16,
         compute_precision=PRECISIONS[precision],

@@ -187,6 +187,8 @@ def convert_output(desc: FeatureDescription, value: Any) -> Any:
         return array_to_image(np.asarray(value), desc)
     if desc.kind == "multiArray":
         array = np.asarray(value)
+        if array.ndim == 0:  # an MLMultiArray has rank >= 1: Core ML returns scalars as shape (1,)
+            array = array.reshape(1)
         if desc.shape and not desc.is_flexible and array.shape != desc.shape and array.size == int(np.prod(desc.shape)):
             array = array.reshape(desc.shape)
         return array.astype(desc.dtype or np.float32, copy=False)

@@ -240,6 +240,9 @@ def _fake_program_spec(ct):
     out = spec.description.output.add()
     out.name = "out"
     out.type.multiArrayType.dataType = 65568
+    scalar = spec.description.output.add()
+    scalar.name = "scalar"
+    scalar.type.multiArrayType.dataType = 65568
     return spec
 
 
@@ -254,7 +257,7 @@ def test_ml_program_goes_to_the_mil_interpreter(ct, monkeypatch):
 
         def run(self, feeds, *, intermediate=False):
             seen["feeds"] = feeds
-            return {"out": feeds["img"].sum(axis=1), "extra": 1.0}
+            return {"out": feeds["img"].sum(axis=1), "scalar": np.float32(2.5), "extra": 1.0}
 
     fake = types.ModuleType("modelbuild.runtime.mil")
     fake.Program = FakeProgram
@@ -267,7 +270,8 @@ def test_ml_program_goes_to_the_mil_interpreter(ct, monkeypatch):
     assert feeds["img"].dtype == np.float32 and feeds["img"].shape == (1, 3, 2, 3)
     np.testing.assert_array_equal(feeds["img"][0], np.asarray(image, dtype=np.float32).transpose(2, 0, 1)[::-1])
     assert feeds["sigma"].dtype == np.float16
-    assert set(out) == {"out"}
+    assert set(out) == {"out", "scalar"}
+    assert out["scalar"].shape == (1,) and out["scalar"][0] == 2.5  # MLMultiArray has no rank 0
 
 
 def test_ml_program_without_the_interpreter_is_a_clear_error(ct, monkeypatch):

@@ -25,10 +25,14 @@ def _sequence(layer: Layer, x: np.ndarray, size: int) -> np.ndarray:
     return seq
 
 
-def _state(initial: tuple[np.ndarray, ...], index: int, batch: int, hidden: int) -> np.ndarray:
-    if len(initial) > index:
-        return f32(initial[index]).reshape(batch, hidden)
-    return np.zeros((batch, hidden), dtype=np.float32)
+def _state(layer: Layer, initial: tuple[np.ndarray, ...], index: int, batch: int, hidden: int) -> np.ndarray:
+    if len(initial) <= index:
+        return np.zeros((batch, hidden), dtype=np.float32)
+    state = f32(initial[index])
+    if state.size != batch * hidden:
+        raise layer.mismatch(f"initial state {index + 1} shape", list(state.shape),
+                             f"[1, batch {batch}, {hidden}, 1, 1] (the input sequence has batch {batch})")
+    return state.reshape(batch, hidden)
 
 
 def _as_blob(values: np.ndarray) -> np.ndarray:
@@ -54,7 +58,7 @@ def simple_recurrent(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> tuple
     w = layer.weights("weightMatrix", (n_out, n_in))
     r = layer.weights("recursionMatrix", (n_out, n_out))
     b = layer.weights("biasVector", (n_out,)) if p.hasBiasVector else 0.0
-    y = _state(initial, 0, seq.shape[1], n_out)
+    y = _state(layer, initial, 0, seq.shape[1], n_out)
     order = range(len(seq) - 1, -1, -1) if p.reverseInput else range(len(seq))
     steps = []
     for t in order:
@@ -73,7 +77,7 @@ def gru(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> tuple[np.ndarray, 
     weights = {g: (layer.weights(f"{g}GateWeightMatrix", (n_out, n_in)), layer.weights(f"{g}GateRecursionMatrix", (n_out, n_out)),
                    layer.weights(f"{g}GateBiasVector", (n_out,)) if p.hasBiasVectors else 0.0)
                for g in ("update", "reset", "output")}
-    y = _state(initial, 0, seq.shape[1], n_out)
+    y = _state(layer, initial, 0, seq.shape[1], n_out)
     order = range(len(seq) - 1, -1, -1) if p.reverseInput else range(len(seq))
     steps = []
     for t in order:
@@ -122,7 +126,7 @@ def uni_directional_lstm(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> t
     p = layer.params
     n_in, n_out = int(p.inputVectorSize), int(p.outputVectorSize)
     seq = _sequence(layer, x, n_in)
-    h, c = _state(initial, 0, seq.shape[1], n_out), _state(initial, 1, seq.shape[1], n_out)
+    h, c = _state(layer, initial, 0, seq.shape[1], n_out), _state(layer, initial, 1, seq.shape[1], n_out)
     steps, h, c = _run_lstm(layer, seq, list(p.activations), p.params, p.weightParams, h, c, p.reverseInput, n_in, n_out)
     y = _outputs(steps, p.params.sequenceOutput) if p.params.sequenceOutput else _as_blob(h[None])
     return y, _as_blob(h[None]), _as_blob(c[None])
@@ -135,8 +139,8 @@ def bi_directional_lstm(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> tu
     n_in, n_out = int(p.inputVectorSize), int(p.outputVectorSize)
     seq = _sequence(layer, x, n_in)
     batch = seq.shape[1]
-    hf, cf = _state(initial, 0, batch, n_out), _state(initial, 1, batch, n_out)
-    hb, cb = _state(initial, 2, batch, n_out), _state(initial, 3, batch, n_out)
+    hf, cf = _state(layer, initial, 0, batch, n_out), _state(layer, initial, 1, batch, n_out)
+    hb, cb = _state(layer, initial, 2, batch, n_out), _state(layer, initial, 3, batch, n_out)
     forward, hf, cf = _run_lstm(layer, seq, list(p.activationsForwardLSTM), p.params, p.weightParams[0], hf, cf, False, n_in, n_out)
     backward, hb, cb = _run_lstm(layer, seq, list(p.activationsBackwardLSTM), p.params, p.weightParams[1], hb, cb, True, n_in, n_out)
     if p.params.sequenceOutput:

@@ -123,3 +123,15 @@ def test_bidirectional_lstm_matches_torch(run_layer, rng):
     with torch.no_grad():
         expected = lstm(torch.from_numpy(x[..., 0, 0]))[0].numpy()
     np.testing.assert_allclose(y.reshape(expected.shape), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.ops("simpleRecurrent")
+def test_initial_state_of_the_wrong_batch_is_a_named_error(run_layer, rng):
+    from modelbuild.runtime import ShapeMismatchError
+
+    w, r = _mats(rng, 1, (N_OUT, N_IN))[0], _mats(rng, 1, (N_OUT, N_OUT))[0]
+    x = rng.standard_normal((SEQ, BATCH, N_IN, 1, 1)).astype(np.float32)
+    h0 = np.zeros((1, BATCH + 1, N_OUT, 1, 1), dtype=np.float32)
+    with pytest.raises(ShapeMismatchError, match=r"simpleRecurrent layer 'rnn': initial state 1 shape: got \[1, 3, 4, 1, 1\]"):
+        run_layer(lambda bl: bl.add_simple_rnn("rnn", r, w, None, N_OUT, N_IN, "TANH", ["x", "h0"], ["y", "h"]),
+                  {"x": x, "h0": h0}, outputs=("y", "h"))

@@ -68,6 +68,13 @@ def validation_fingerprint(recipe: Recipe) -> dict[str, Any]:
             "tools": {name: tool_version(name) for name in ("onnxruntime", "coremltools")}}
 
 
+def agreement_fingerprint(recipe: Recipe, models: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """What the agreement matrix reads: its section, the resolved models, and the code that judges."""
+    return {"agreement": _dump(recipe.agreement), "models": models,
+            "classifier": recipe.classifier and _dump(recipe.classifier),
+            "validation": source_digest("modelbuild.validation"), "runtime": source_digest("modelbuild.runtime")}
+
+
 @lru_cache(maxsize=None)
 def source_digest(package: str) -> str:
     """sha256 of a modelbuild sub-package's source files: validation re-runs when its judge changes."""

@@ -91,8 +91,12 @@ def onnx_file(item: Loaded) -> Path:
 
 
 def coreml_target(item: Loaded, variant: str) -> Path:
-    """The doit target of a Core ML variant: the .mlmodel itself, or a digest file beside a .mlpackage."""
-    artifact = item.artifact_dir / item.recipe.coreml_file(variant)
+    """The doit target of a Core ML variant (see `dependency_file`)."""
+    return dependency_file(item.artifact_dir / item.recipe.coreml_file(variant))
+
+
+def dependency_file(artifact: Path) -> Path:
+    """What doit tracks for an artifact: the file itself, or the digest file beside a .mlpackage folder."""
     return artifact.with_name(artifact.name + ".sha256") if artifact.suffix == ".mlpackage" else artifact
 
 
@@ -104,6 +108,17 @@ def model_file_deps(item: Loaded) -> list[str]:
     if item.recipe.model.weights is not None:
         deps.append(str(item.root / item.recipe.model.weights.path))
     return deps
+
+
+def labels_deps(item: Loaded) -> list[str]:
+    """The classifier's labels file, or the in-project module its labels come from."""
+    classifier = item.recipe.classifier
+    if classifier is None:
+        return []
+    if classifier.labels.file is not None:
+        return [str(item.root / classifier.labels.file)]
+    source = fingerprint.module_source_file(classifier.labels.python.split(":")[0])
+    return [str(source)] if source is not None and "site-packages" not in source.parts else []
 
 
 def onnx_task(item: Loaded) -> dict[str, Any]:
@@ -132,6 +147,8 @@ def coreml_task(item: Loaded, variant: str) -> dict[str, Any]:
     artifact = item.artifact_dir / item.recipe.coreml_file(variant)
     target = coreml_target(item, variant)
     deps = [str(onnx_file(item))] if spec.frontend == "onnx" else model_file_deps(item)
+    if item.recipe.is_classifier(variant):
+        deps += labels_deps(item)
     args = (item.recipe, item.root, variant, onnx_file(item), artifact)
     stage_fingerprint = fingerprint.coreml_fingerprint(item.recipe, variant)
     return {
@@ -153,7 +170,7 @@ def validate_task(item: Loaded) -> dict[str, Any]:
     recipe = item.recipe
     reports = [item.artifact_dir / name for name in ("report.json", "report.md", "report.html")]
     deps = [str(onnx_file(item)), *(str(coreml_target(item, v)) for v in recipe.coreml), *model_file_deps(item),
-            *(str(item.root / sample) for sample in recipe.validate_.samples)]
+            *labels_deps(item), *(str(item.root / sample) for sample in recipe.validate_.samples)]
     stage_fingerprint = fingerprint.validation_fingerprint(recipe)
     return {
         "name": item.name,
@@ -177,19 +194,14 @@ def agreement_task(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, Any]:
     except agreement_stage.AgreementError as err:
         return {"name": item.name, "actions": [lambda error=err: TaskFailed(f"{item.path.name}: {error}")],
                 "uptodate": [False]}
-    deps = [*(str(item.root / s) for s in recipe.agreement.samples or recipe.validate_.samples)]
+    deps = [*(str(item.root / s) for s in recipe.agreement.samples or recipe.validate_.samples), *labels_deps(item)]
     for ref in refs:
         if ref.kind == "torch":
             deps += model_file_deps(Loaded.of(ref.recipe, item.root))
-        elif ref.kind == "coreml" and ref.path.suffix == ".mlpackage":
-            deps.append(str(ref.path.with_name(ref.path.name + ".sha256")))
         else:
-            deps.append(str(ref.path))
+            deps.append(str(dependency_file(ref.path)))
     outputs = [item.artifact_dir / f"agreement.{ext}" for ext in ("json", "md", "html")]
-    stage_fingerprint = {"agreement": recipe.agreement.model_dump(mode="json"),
-                         "models": [(r.name, r.kind, str(r.path)) for r in refs],
-                         "validation": fingerprint.source_digest("modelbuild.validation"),
-                         "runtime": fingerprint.source_digest("modelbuild.runtime")}
+    stage_fingerprint = fingerprint.agreement_fingerprint(recipe, [(r.name, r.kind, str(r.path)) for r in refs])
     return {
         "name": item.name,
         "doc": f"top-1 agreement of {', '.join(recipe.agreement.models)}",

@@ -122,3 +122,15 @@ def test_creators_yield_the_shipped_recipes(creator, monkeypatch):
     tasks.load_project.cache_clear()
     names = [task["name"] for task in getattr(tasks, creator)()]
     assert any(name.startswith("ffdnet") for name in names)
+
+
+def test_classifier_labels_are_dependencies(tmp_path):
+    from projects import make_classifier_project
+
+    root = make_classifier_project(tmp_path)
+    item = _project(root)["clf"]
+    labels = str(root / "labels.txt")
+    assert labels in tasks.coreml_task(item, "nn")["file_dep"]
+    assert labels in tasks.validate_task(item)["file_dep"]
+    assert labels in tasks.agreement_task(item, {"clf": item.recipe})["file_dep"]
+    assert labels not in tasks.onnx_task(item)["file_dep"]

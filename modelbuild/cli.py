@@ -17,9 +17,33 @@ def _check(args: argparse.Namespace) -> int:
         except RecipeError as err:
             print(err, file=sys.stderr)
             status = 1
+            continue
+        problems = [] if args.fast else _import_problems(recipe)
+        for problem in problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        if problems:
+            status = 1
         else:
             print(f"{path}: ok ({recipe.name}: {len(recipe.coreml)} Core ML variant(s))")
     return status
+
+
+def _import_problems(recipe) -> list[str]:
+    """Import what the recipe names (model factory, labels): what a build would fail on first."""
+    from modelbuild.torch_model import ModelBuildError, import_factory, import_object
+
+    imports = []
+    if recipe.model.factory is not None:
+        imports.append(lambda: import_factory(recipe.model.factory))
+    if recipe.classifier is not None and recipe.classifier.labels.python:
+        imports.append(lambda: import_object(recipe.classifier.labels.python, field="classifier.labels.python"))
+    problems = []
+    for load in imports:
+        try:
+            load()
+        except ModelBuildError as err:
+            problems.append(str(err))
+    return problems
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -63,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate recipe files and report every problem")
     check.add_argument("recipes", nargs="+", metavar="RECIPE")
+    check.add_argument("--fast", action="store_true", help="only the schema and file checks (no imports)")
     check.set_defaults(run=_check)
 
     schema = sub.add_parser("schema", help="print the recipe JSON Schema (for editors)")

@@ -179,3 +179,17 @@ def test_check_command_accepts_the_shipped_recipe():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "ffdnet: 2 Core ML variant(s)" in result.stdout
+
+
+def test_check_command_imports_the_factory(project):
+    path = project / "recipes" / "x.yaml"
+    data = copy.deepcopy(BASE)
+    data["model"]["factory"] = "modelbuild.zoo.ffdnet:NoSuchNet"
+    data["validate"]["samples"] = []
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = subprocess.run([sys.executable, "-m", "modelbuild", "check", str(path)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"{path}: model.factory: module 'modelbuild.zoo.ffdnet' has no attribute 'NoSuchNet'"
+    fast = subprocess.run([sys.executable, "-m", "modelbuild", "check", "--fast", str(path)], capture_output=True,
+                          text=True)
+    assert fast.returncode == 0

@@ -17,9 +17,11 @@ from modelbuild.recipe.schema import Recipe
 
 def reference_markdown() -> str:
     """What README.md embeds: the recipe reference, then the surgery steps."""
+    from modelbuild.surgery.reference import steps_markdown
+
     return (recipe_reference_markdown() + "\n### Surgery steps\n\nListed under `onnx.surgery` or "
             "`coreml.<variant>.surgery` as mappings with a `step` id and the step's keys, applied in order.\n\n"
-            + surgery_reference_markdown())
+            + steps_markdown())
 
 
 def recipe_reference_markdown() -> str:
@@ -86,31 +88,6 @@ def _default(field: Any) -> str:
     if field.default == "":
         return '`""`'
     return f"`{field.default}`"
-
-
-def surgery_reference_markdown() -> str:
-    """Every surgery step: its id, its Given/Result description and its parameters."""
-    from modelbuild.surgery import coreml_step_models, onnx_step_models
-
-    out = []
-    for step_id, model in {**onnx_step_models(), **coreml_step_models()}.items():
-        out.append(f"#### `{step_id}`\n\n{_dedent(model.__doc__ or '')}\n")
-        fields = [(n, f) for n, f in model.model_fields.items() if n != "step"]
-        if fields:
-            out.append("| key | type | default | meaning |\n|---|---|---|---|")
-            for name, field in fields:
-                default = "required" if field.is_required() else _default(field)
-                meaning = (field.description or "").replace("|", "\\|")
-                out.append(f"| `{field.alias or name}` | {_type(field.annotation)} | {default} | {meaning} |")
-            out.append("")
-    return "\n".join(out)
-
-
-def _dedent(text: str) -> str:
-    import textwrap
-
-    lines = text.strip().splitlines()
-    return (lines[0] + "\n" + textwrap.dedent("\n".join(lines[1:]))).strip() if lines else ""
 
 
 def update_readme(path: Path) -> bool:

@@ -30,7 +30,9 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
     started = time.perf_counter()
     feeds = {name: tensor.numpy() for name, tensor in example_inputs(recipe).items()}
     if recipe.model.onnx is None:
-        model = _torch_model(recipe, root)
+        from modelbuild.torch_model import build_model
+
+        model = build_model(recipe, root)
         expected, reference = _run_torch(model, feeds), "PyTorch"
     else:
         from modelbuild.validation.runners import OnnxRunner
@@ -65,12 +67,6 @@ def apply_onnx_surgery(path: Path, steps: list) -> None:
     from modelbuild.surgery import apply_steps
 
     onnx.save(apply_steps(onnx.load(str(path)), steps), str(path))
-
-
-def _torch_model(recipe: Recipe, root: Path):
-    from modelbuild.torch_model import build_model
-
-    return build_model(recipe, root)
 
 
 def _run_torch(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

@@ -9,11 +9,11 @@ import numpy as np
 
 from modelbuild import metrics
 from modelbuild.fingerprint import tool_version
-from modelbuild.recipe import Recipe
 from modelbuild.labels import resolve_labels
+from modelbuild.recipe import Recipe
+from modelbuild.shapes import outside_shape
 from modelbuild.validation import pictures
 from modelbuild.validation.agreement import top_k
-from modelbuild.shapes import outside_shape
 from modelbuild.validation.report import Check, Comparison, Report, TaskFigure
 from modelbuild.validation.runners import (CoreMLRunner, OnnxRunner, Runner, TorchRunner, reference_pixels)
 from modelbuild.validation.samples import Sample, make_samples

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from modelbuild.recipe import Recipe
 from modelbuild.recipe.schema import ImageInput, ImageOutput
 
 

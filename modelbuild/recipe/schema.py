@@ -108,7 +108,7 @@ class Flexible(Strict):
 
 
 class Input(Strict):
-    """A model input: a float32 tensor of a fixed example shape."""
+    """A model input: a float32 tensor of a default shape (and optionally other, flexible shapes)."""
 
     shape: list[int] = Field(description="Example shape, e.g. [1, 3, 512, 512]; every dimension >= 1.")
     range: list[float] = Field([0.0, 1.0], min_length=2, max_length=2, description="Value range of the data (min, max); random "

@@ -44,7 +44,7 @@ def test_agreement_task_over_four_models(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_agreement_with_a_different_model_file(tmp_path, monkeypatch):
-    """An external ONNX file of another model (different seed) disagrees somewhere: the matrix shows it."""
+    """An external ONNX file (another model: a different seed) joins the matrix with its own top-1 row."""
     import shutil
 
     root = make_classifier_project(tmp_path)

@@ -162,3 +162,29 @@ class ViewFlattenClassifier(torch.nn.Module):
     def forward(self, x):
         x = self.features(x)
         return self.head(x.view(x.size(0), -1))
+
+
+class TinyTokenClassifier(torch.nn.Module):
+    """Token ids and an attention mask in, 3 class scores out (a transformer's interface, in small)."""
+
+    def __init__(self, vocabulary: int = 50):
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocabulary, 8)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, ids, mask):
+        hidden = self.embed(ids) * mask.unsqueeze(-1).to(torch.float32)
+        return {"logits": self.head(hidden.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)), "hidden": hidden}
+
+
+TOKEN_RECIPE = {
+    "name": "tokens",
+    "model": {"factory": "projects:TinyTokenClassifier", "seed": 1},
+    "inputs": {"ids": {"shape": [1, 12], "dtype": "int64", "range": [0, 49]},
+               "mask": {"shape": [1, 12], "dtype": "int64", "range": [0, 1]}},
+    "outputs": {"logits": {}},
+    "coreml": {"nn": {"frontend": "onnx", "format": "neuralnetwork"},
+               "program": {"frontend": "torch", "format": "mlprogram"},
+               "torch_nn": {"frontend": "torch", "format": "neuralnetwork"}},
+    "validate": {"random_samples": 3},
+}

@@ -1,8 +1,11 @@
-"""artifacts/<recipe>/manifest.json: what was built, from what, with which tools.
+"""What was built, from what, with which tools: per-stage records and the manifest made of them.
 
-Each stage records one entry under its artifact's key: file name, content hash,
-the stage fingerprint, tool versions, the feature signature and the time taken.
-The file is rewritten atomically after each stage.
+Each stage writes one record, `artifacts/<recipe>/.records/<key>.json`: its outcome ("built" with
+the artifact's file name and sha256, or "failed" with the one-line error), the stage fingerprint
+and what the stage reported. `manifest.json` (the reproducible part: no times) and `timings.json`
+(seconds and dates per stage) are rebuilt from the records after every stage, under a lock, so a
+corrupt or deleted manifest is whole again after the next stage, and parallel stages never lose
+each other's entries.
 """
 from __future__ import annotations
 
@@ -14,6 +17,48 @@ from typing import Any
 from modelbuild import atomic
 
 MANIFEST_NAME = "manifest.json"
+TIMINGS_NAME = "timings.json"
+RECORDS = ".records"
+TIMING_FIELDS = ("seconds", "built_at")
+
+
+def record_path(artifact_dir: Path, key: str) -> Path:
+    """Where the record of stage `key` ('onnx', 'coreml.<variant>', 'validate', ...) lives."""
+    return artifact_dir / RECORDS / f"{key}.json"
+
+
+def read_record(artifact_dir: Path, key: str) -> dict[str, Any] | None:
+    """The last record of stage `key` (None when there is none or it is unreadable)."""
+    try:
+        record = json.loads(record_path(artifact_dir, key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def write_record(artifact_dir: Path, recipe: str, key: str, record: dict[str, Any]) -> None:
+    """Store the record of stage `key` (plus the UTC time) and rebuild manifest.json and timings.json."""
+    from filelock import FileLock
+
+    record = {**record, "stage": key, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (artifact_dir / RECORDS).mkdir(parents=True, exist_ok=True)
+    with FileLock(str(artifact_dir / RECORDS / ".lock")):
+        atomic.write_text(record_path(artifact_dir, key), json.dumps(record, indent=2, sort_keys=True) + "\n")
+        write_manifest(artifact_dir, recipe)
+
+
+def write_manifest(artifact_dir: Path, recipe: str) -> None:
+    """Rebuild manifest.json (records without times) and timings.json from the stage records."""
+    records = {}
+    for path in sorted((artifact_dir / RECORDS).glob("*.json")):
+        record = read_record(artifact_dir, path.stem)
+        if record is not None:
+            records[path.stem] = record
+    manifest = {"recipe": recipe, "artifacts": {key: {k: v for k, v in record.items() if k not in TIMING_FIELDS}
+                                                for key, record in records.items()}}
+    timings = {key: {k: record[k] for k in TIMING_FIELDS if k in record} for key, record in records.items()}
+    atomic.write_text(artifact_dir / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    atomic.write_text(artifact_dir / TIMINGS_NAME, json.dumps(timings, indent=2, sort_keys=True) + "\n")
 
 
 def read_manifest(artifact_dir: Path) -> dict[str, Any]:
@@ -22,12 +67,3 @@ def read_manifest(artifact_dir: Path) -> dict[str, Any]:
         return json.loads((artifact_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-
-
-def record_artifact(artifact_dir: Path, recipe: str, key: str, entry: dict[str, Any]) -> None:
-    """Store `entry` (plus a UTC timestamp) under artifacts[key] in the manifest of `recipe`."""
-    manifest = read_manifest(artifact_dir)
-    manifest["recipe"] = recipe
-    manifest.setdefault("artifacts", {})[key] = {**entry, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    atomic.write_text(artifact_dir / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-

@@ -9,32 +9,75 @@ Per recipe r:
   validate:r        PyTorch vs onnxruntime vs Core ML -> artifacts/r/report.{json,md,html}
   agreement:r       top-1 agreement matrix of the models the recipe lists (optional)
   build:r           all of the above (`doit build` builds every recipe)
+
+The artifact stages run as private tasks (`_onnx:r`, `_coreml:r.<v>`) that record a failure
+instead of failing, so that validation still reports every other artifact; `onnx:r` and
+`coreml:r.<v>` group such a task with its verdict (`_verdict:...`), which fails when it failed.
+`StageReporter` shows the private stages under their public names.
 """
 from __future__ import annotations
 
-import os
-import time
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from doit.exceptions import TaskFailed
-from doit.tools import config_changed
+from doit.reporter import ConsoleReporter
+from doit.tools import config_changed, result_dep
 
-from modelbuild import atomic, fingerprint, manifest
-from modelbuild.diagnostics import BuildWarning
+from modelbuild import atomic, fingerprint
 from modelbuild.recipe import Recipe, RecipeError, load_recipe
+from modelbuild.stage_run import last_run_built, run_stage, verdict
+
+__all__ = ["DOIT_CONFIG", "task_onnx", "task__onnx", "task_coreml", "task__coreml", "task__verdict", "task_validate",
+           "task_agreement", "task_build"]
 
 ARTIFACTS = "artifacts"
 RECIPES = "recipes"
+
+
+
+class StageReporter(ConsoleReporter):
+    """doit's console output, with the private stage tasks shown under their public names."""
+
+    def execute_task(self, task):
+        if _shown_as(task) is not None:
+            self.write(f".  {_shown_as(task)}\n")
+        elif not task.name.startswith(VERDICT):
+            super().execute_task(task)
+
+    def skip_uptodate(self, task):
+        if _shown_as(task) is not None:
+            self.write(f"-- {_shown_as(task)}\n")
+        elif not task.name.startswith(VERDICT):
+            super().skip_uptodate(task)
+
+    def _write_failure(self, result, write_exception=True):
+        """A failed verdict shows as its public task (`coreml:r.v`) with the stage's error."""
+        name = result["task"].name
+        if name.startswith(VERDICT):
+            recipe, stage, *variant = name.split(":", 1)[1].split(".")
+            name = f"{stage}:{'.'.join([recipe, *variant])}"
+        self.write(f"{result['exception'].get_name()} - {name}\n")
+        if write_exception:
+            self.write(result["exception"].get_msg() + "\n")
+
+
+VERDICT = "_verdict"
+
+
+def _shown_as(task) -> str | None:
+    """The public name of a private stage task (`_onnx:r` -> `onnx:r`), else None."""
+    return task.name[1:] if task.name.startswith(("_onnx:", "_coreml:")) else None
+
 
 DOIT_CONFIG = {
     "default_tasks": ["build"],
     "verbosity": 2,
     "dep_file": ".doit.db",
     "backend": "json",
+    "reporter": StageReporter,
 }
 
 
@@ -122,7 +165,7 @@ def labels_deps(item: Loaded) -> list[str]:
 
 
 def onnx_task(item: Loaded) -> dict[str, Any]:
-    """Task dict of onnx:<recipe>."""
+    """Task dict of _onnx:<recipe>, the export (public as onnx:<recipe>)."""
     from modelbuild.stages import onnx_stage  # light: imports torch only when the action runs
 
     target = onnx_file(item)
@@ -134,33 +177,52 @@ def onnx_task(item: Loaded) -> dict[str, Any]:
                                   stage_fingerprint])],
         "file_dep": model_file_deps(item),
         "targets": [str(target)],
-        "uptodate": [config_changed(stage_fingerprint)],
+        "uptodate": [config_changed(stage_fingerprint), last_run_built(item, "onnx")],
         "clean": True,
     }
 
 
 def coreml_task(item: Loaded, variant: str) -> dict[str, Any]:
-    """Task dict of coreml:<recipe>.<variant>."""
+    """Task dict of _coreml:<recipe>.<variant>, one conversion (public as coreml:<recipe>.<variant>)."""
     from modelbuild.stages import coreml_stage
 
     spec = item.recipe.coreml[variant]
     artifact = item.artifact_dir / item.recipe.coreml_file(variant)
     target = coreml_target(item, variant)
-    deps = [str(onnx_file(item))] if spec.frontend == "onnx" else model_file_deps(item)
+    deps = [] if spec.frontend == "onnx" else model_file_deps(item)
     if item.recipe.is_classifier(variant):
         deps += labels_deps(item)
     args = (item.recipe, item.root, variant, onnx_file(item), artifact)
     stage_fingerprint = fingerprint.coreml_fingerprint(item.recipe, variant)
+    upstream = [result_dep(f"_onnx:{item.name}")] if spec.frontend == "onnx" else []
     return {
         "name": f"{item.name}.{variant}",
         "doc": f"convert {item.name} to {artifact.relative_to(item.root)} ({spec.frontend} -> {spec.format})",
         "actions": [(run_stage, [item, f"coreml.{variant}", artifact, coreml_stage.build_coreml, args,
-                                  stage_fingerprint])],
+                                  stage_fingerprint, ("onnx",) if spec.frontend == "onnx" else ()])],
         "file_dep": deps,
         "targets": [str(target)],
-        "uptodate": [config_changed(stage_fingerprint), artifact.exists],
+        "uptodate": [config_changed(stage_fingerprint), artifact.exists, last_run_built(item, f"coreml.{variant}"),
+                     *upstream],
         "clean": [(atomic.remove, [artifact]), (atomic.remove, [target])],
     }
+
+
+def public_task(item: Loaded, stage_task: dict[str, Any], key: str) -> dict[str, Any]:
+    """The public task of a private stage (`onnx:r` for `_onnx:r`): run it, then fail if it failed."""
+    stage = key.split(".")[0]
+    return {"name": stage_task["name"], "doc": stage_task["doc"], "actions": None, "clean": stage_task["clean"],
+            "task_dep": [f"_{stage}:{stage_task['name']}", f"{VERDICT}:{item.name}.{key}"]}
+
+
+def verdict_task(item: Loaded, key: str) -> dict[str, Any]:
+    """The private check behind a public stage task: fail with the stage's error if its last run failed."""
+    return {"name": f"{item.name}.{key}", "actions": [(verdict, [item, key])], "uptodate": [False]}
+
+
+def stage_results(item: Loaded) -> list:
+    """result_dep on the recipe's artifact stages: re-run when an artifact (or its outcome) changed."""
+    return [result_dep(f"_onnx:{item.name}"), *(result_dep(f"_coreml:{item.name}.{v}") for v in item.recipe.coreml)]
 
 
 def validate_task(item: Loaded) -> dict[str, Any]:
@@ -169,17 +231,16 @@ def validate_task(item: Loaded) -> dict[str, Any]:
 
     recipe = item.recipe
     reports = [item.artifact_dir / name for name in ("report.json", "report.md", "report.html")]
-    deps = [str(onnx_file(item)), *(str(coreml_target(item, v)) for v in recipe.coreml), *model_file_deps(item),
-            *labels_deps(item), *(str(item.root / sample) for sample in recipe.validate_.samples)]
+    deps = [*model_file_deps(item), *labels_deps(item), *(str(item.root / sample) for sample in recipe.validate_.samples)]
     stage_fingerprint = fingerprint.validation_fingerprint(recipe)
     return {
         "name": item.name,
         "doc": f"compare {item.name}'s artifacts with PyTorch; write {reports[0].parent.relative_to(item.root)}/report.*",
         "actions": [(run_stage, [item, "validate", reports[0], validate_stage.validate,
-                                 (recipe, item.root, item.artifact_dir), stage_fingerprint])],
+                                 (recipe, item.root, item.artifact_dir), stage_fingerprint, (), True])],
         "file_dep": deps,
         "targets": [str(r) for r in reports],
-        "uptodate": [config_changed(stage_fingerprint)],
+        "uptodate": [config_changed(stage_fingerprint), *stage_results(item)],
         "clean": True,
     }
 
@@ -195,21 +256,25 @@ def agreement_task(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, Any]:
         return {"name": item.name, "actions": [lambda error=err: TaskFailed(f"{item.path.name}: {error}")],
                 "uptodate": [False]}
     deps = [*(str(item.root / s) for s in recipe.agreement.samples or recipe.validate_.samples), *labels_deps(item)]
+    results = []
     for ref in refs:
         if ref.kind == "torch":
             deps += model_file_deps(Loaded.of(ref.recipe, item.root))
-        else:
+        elif ref.kind == "file":
             deps.append(str(dependency_file(ref.path)))
+        else:
+            results.append(result_dep(f"_onnx:{ref.recipe.name}" if ref.kind == "onnx"
+                                      else f"_coreml:{ref.recipe.name}.{ref.variant}"))
     outputs = [item.artifact_dir / f"agreement.{ext}" for ext in ("json", "md", "html")]
     stage_fingerprint = fingerprint.agreement_fingerprint(recipe, [(r.name, r.kind, str(r.path)) for r in refs])
     return {
         "name": item.name,
         "doc": f"top-1 agreement of {', '.join(recipe.agreement.models)}",
         "actions": [(run_stage, [item, "agreement", outputs[0], agreement_stage.agreement,
-                                 (recipe, item.root, refs, item.artifact_dir), stage_fingerprint])],
+                                 (recipe, item.root, refs, item.artifact_dir), stage_fingerprint, (), True])],
         "file_dep": sorted(set(deps)),
         "targets": [str(p) for p in outputs],
-        "uptodate": [config_changed(stage_fingerprint)],
+        "uptodate": [config_changed(stage_fingerprint), *results],
         "clean": True,
     }
 
@@ -219,61 +284,11 @@ def build_task(item: Loaded) -> dict[str, Any]:
     if item.error is not None:
         return {"name": item.name, "doc": f"{item.path.name} has errors",
                 "actions": [lambda error=item.error: TaskFailed(str(error))], "uptodate": [False]}
-    deps = [f"onnx:{item.name}"] + [f"coreml:{item.name}.{v}" for v in item.recipe.coreml] + [f"validate:{item.name}"]
+    deps = [f"_onnx:{item.name}", *(f"_coreml:{item.name}.{v}" for v in item.recipe.coreml), f"validate:{item.name}"]
     if item.recipe.agreement is not None:
         deps.append(f"agreement:{item.name}")
     return {"name": item.name, "doc": f"build every artifact of {item.path.relative_to(item.root)}",
             "actions": None, "task_dep": deps, "clean": [(atomic.remove, [item.artifact_dir])]}
-
-
-_SHOWN_WARNINGS: set[str] = set()
-
-
-def run_stage(item: Loaded, key: str, artifact: Path, stage: Callable, args: tuple,
-              stage_fingerprint: dict[str, Any]) -> TaskFailed | None:
-    """doit action: run one stage, record it in the manifest, print one summary line.
-
-    A failure becomes one line naming the recipe file and the stage, not a traceback
-    (set MODELBUILD_TRACEBACK=1 to get the traceback).
-    """
-    print(f"    why: {why_rerun(item, key, artifact, stage_fingerprint)}")
-    started = time.perf_counter()
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", BuildWarning)
-            entry = stage(*args)
-        for warning in caught:
-            if issubclass(warning.category, BuildWarning) and str(warning.message) not in _SHOWN_WARNINGS:
-                _SHOWN_WARNINGS.add(str(warning.message))  # once per doit run, not once per stage
-                print(f"    warning: {warning.message}")
-    except Exception as err:  # stages run user models and third-party converters: report, don't crash
-        if os.environ.get("MODELBUILD_TRACEBACK"):
-            raise
-        return TaskFailed(f"{item.path.relative_to(item.root)}: {key}: {type(err).__name__}: {err}")
-    from modelbuild.hashing import artifact_sha256
-
-    digest = artifact_sha256(artifact)
-    if artifact.suffix == ".mlpackage":
-        atomic.write_text(artifact.with_name(artifact.name + ".sha256"), digest + "\n")
-    manifest.record_artifact(item.artifact_dir, item.name, key, {
-        "file": artifact.name, "sha256": digest, "recipe_file": str(item.path.relative_to(item.root)),
-        "fingerprint": stage_fingerprint, **entry})
-    print(f"    {artifact.relative_to(item.root)}  ({time.perf_counter() - started:.1f} s)")
-    return None
-
-
-def why_rerun(item: Loaded, key: str, artifact: Path, stage_fingerprint: dict[str, Any]) -> str:
-    """Why a stage runs: first build, missing artifact, the recipe fields or tools that changed, or its files."""
-    previous = manifest.read_manifest(item.artifact_dir).get("artifacts", {}).get(key)
-    if previous is None:
-        return "first build"
-    if not artifact.exists():
-        return f"{artifact.name} is missing"
-    changed = fingerprint.changed_fields(previous.get("fingerprint", {}), stage_fingerprint)
-    if changed:
-        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        return ", ".join(changed[:3]) + more + " changed"
-    return "an input file changed (weights, model source, upstream artifact or samples)"
 
 
 def _valid(root: Path) -> list[Loaded]:
@@ -281,16 +296,36 @@ def _valid(root: Path) -> list[Loaded]:
 
 
 def task_onnx():
-    """Export each recipe's model to ONNX."""
+    """Export each recipe's model to ONNX (fails if the export failed)."""
+    for item in _valid(Path.cwd()):
+        yield public_task(item, onnx_task(item), "onnx")
+
+
+def task__onnx():
+    """The ONNX exports, recording a failure instead of failing."""
     for item in _valid(Path.cwd()):
         yield onnx_task(item)
 
 
 def task_coreml():
-    """Convert each recipe's Core ML variants."""
+    """Convert each recipe's Core ML variants (each fails if its conversion failed)."""
+    for item in _valid(Path.cwd()):
+        for variant in item.recipe.coreml:
+            yield public_task(item, coreml_task(item, variant), f"coreml.{variant}")
+
+
+def task__coreml():
+    """The Core ML conversions, recording a failure instead of failing."""
     for item in _valid(Path.cwd()):
         for variant in item.recipe.coreml:
             yield coreml_task(item, variant)
+
+
+def task__verdict():
+    """Fail when the last run of an artifact stage failed."""
+    for item in _valid(Path.cwd()):
+        for key in ("onnx", *(f"coreml.{v}" for v in item.recipe.coreml)):
+            yield verdict_task(item, key)
 
 
 def task_validate():

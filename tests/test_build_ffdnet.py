@@ -32,8 +32,10 @@ def _features(path: Path, role: str) -> dict[str, dict]:
 
 def test_build_leaves_the_three_artifacts_reports_and_a_manifest(built):
     assert sorted(p.name for p in built.iterdir()) == [
-        "FFDNet.mlmodel", "FFDNet.onnx", "FFDNet_image.mlmodel", "manifest.json", "report.html", "report.json",
-        "report.md"]
+        ".records", "FFDNet.mlmodel", "FFDNet.onnx", "FFDNet_image.mlmodel", "manifest.json", "report.html",
+        "report.json", "report.md", "timings.json"]
+    assert sorted(p.name for p in (built / ".records").iterdir()) == [
+        ".lock", "coreml.image.json", "coreml.multiarray.json", "onnx.json", "validate.json"]
 
 
 def test_multiarray_variant_interface(built):

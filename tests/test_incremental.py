@@ -68,18 +68,56 @@ def test_interrupted_conversion_leaves_the_old_artifact(built, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run_doit(built, monkeypatch)
     assert artifact.read_bytes() == before
-    assert sorted(p.name for p in artifact.parent.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in artifact.parent.iterdir() if p.name.startswith(".")) == [".records"]
+    assert not [p for p in (artifact.parent / ".records").iterdir() if ".tmp-" in p.name]
 
 
 def test_failed_stage_is_one_line_and_keeps_artifacts(built, monkeypatch, capfd):
     edit_recipe(built, lambda d: d["outputs"].update(extra={}))  # the model has one output, not two
     code, executed = run_doit(built, monkeypatch)
-    assert code != 0 and executed == ["onnx:tiny"]
+    assert code != 0 and executed == ALL  # every stage is tried; validation reports what failed
+    out = capfd.readouterr()
+    error = "OutputSelectionError: outputs: the model returns one tensor, the recipe names 2 outputs"
+    assert f"FAILED: recipes/tiny.yaml: onnx: {error}" in out.out
+    assert f"FAILED: recipes/tiny.yaml: coreml.viaonnx: not built because onnx failed: {error}" in out.out
     report = (built / "doit-report.txt").read_text()
-    assert ("recipes/tiny.yaml: onnx: OnnxExportError: outputs: the model returns 1 output(s), "
-            "the recipe names 2 (y, extra)") in report
-    assert "Traceback" not in report + capfd.readouterr().err
+    assert f"recipes/tiny.yaml: validate: {error}" in report  # no reference, nothing to compare
+    assert "Traceback" not in report + out.err
     assert (built / "artifacts" / "tiny" / "tiny.onnx").is_file()
+
+
+def test_public_stage_task_fails_when_its_stage_failed(built, monkeypatch, capfd):
+    edit_recipe(built, lambda d: d["outputs"].update(extra={}))
+    code, executed = run_doit(built, monkeypatch, "coreml:tiny.viatorch")
+    assert code != 0 and executed == ["coreml:tiny.viatorch"]
+    assert ("recipes/tiny.yaml: coreml.viatorch: OutputSelectionError: outputs: the model returns one tensor"
+            in (built / "doit-report.txt").read_text())
+
+
+def test_a_failed_variant_does_not_hide_the_others(built, monkeypatch):
+    import json
+
+    edit_recipe(built, lambda d: d["coreml"]["viatorch"].update(minimum_deployment_target="iOS14"))
+    from modelbuild.stages import coreml_stage
+
+    real = coreml_stage.build_coreml
+
+    def broken(recipe, root, variant, *args):
+        if variant == "viatorch":
+            raise RuntimeError("converter exploded")
+        return real(recipe, root, variant, *args)
+
+    monkeypatch.setattr(coreml_stage, "build_coreml", broken)
+    code, executed = run_doit(built, monkeypatch)
+    assert code != 0 and executed == ["coreml:tiny.viatorch", "validate:tiny"]
+    report = json.loads((built / "artifacts" / "tiny" / "report.json").read_text())
+    verdicts = {(c["artifact"], c["passed"]) for c in report["comparisons"]}
+    assert verdicts == {("onnx", True), ("viaonnx", True), ("viatorch", False)}
+    assert [c["error"] for c in report["comparisons"] if c["artifact"] == "viatorch"] == [
+        "not built: RuntimeError: converter exploded"]
+    monkeypatch.undo()
+    code, executed = run_doit(built, monkeypatch)  # the failed conversion is tried again
+    assert code == 0 and executed == ["coreml:tiny.viatorch", "validate:tiny"]
 
 
 def test_clean_removes_the_recipe_artifacts(built, monkeypatch):

@@ -21,7 +21,16 @@ def test_task_names_and_groups(tiny_project):
     assert tasks.onnx_task(item)["name"] == "tiny"
     assert [tasks.coreml_task(item, v)["name"] for v in item.recipe.coreml] == ["tiny.viaonnx", "tiny.viatorch"]
     build = tasks.build_task(item)
-    assert build["task_dep"] == ["onnx:tiny", "coreml:tiny.viaonnx", "coreml:tiny.viatorch", "validate:tiny"]
+    assert build["task_dep"] == ["_onnx:tiny", "_coreml:tiny.viaonnx", "_coreml:tiny.viatorch", "validate:tiny"]
+
+
+def test_public_stage_tasks_run_the_stage_then_its_verdict(tiny_project):
+    item = _project(tiny_project)["tiny"]
+    onnx = tasks.public_task(item, tasks.onnx_task(item), "onnx")
+    assert (onnx["name"], onnx["actions"], onnx["task_dep"]) == ("tiny", None, ["_onnx:tiny", "_verdict:tiny.onnx"])
+    coreml = tasks.public_task(item, tasks.coreml_task(item, "viaonnx"), "coreml.viaonnx")
+    assert coreml["task_dep"] == ["_coreml:tiny.viaonnx", "_verdict:tiny.coreml.viaonnx"]
+    assert tasks.verdict_task(item, "coreml.viaonnx")["name"] == "tiny.coreml.viaonnx"
 
 
 def test_file_dependencies(tiny_project):
@@ -31,19 +40,21 @@ def test_file_dependencies(tiny_project):
     onnx = tasks.onnx_task(item)
     assert sorted(onnx["file_dep"]) == sorted([weights, source])
     assert onnx["targets"] == [str(tiny_project / "artifacts" / "tiny" / "tiny.onnx")]
-    assert tasks.coreml_task(item, "viaonnx")["file_dep"] == onnx["targets"]
+    via_onnx = tasks.coreml_task(item, "viaonnx")
+    assert via_onnx["file_dep"] == []  # the ONNX file's outcome (its sha256) is a result dependency instead
+    assert [dep.dep_name for dep in via_onnx["uptodate"] if hasattr(dep, "dep_name")] == ["_onnx:tiny"]
     assert sorted(tasks.coreml_task(item, "viatorch")["file_dep"]) == sorted([weights, source])
 
 
-def test_validation_depends_on_every_artifact_and_sample(tiny_project):
+def test_validation_depends_on_every_artifact_stage_and_sample(tiny_project):
     edit_recipe(tiny_project, lambda d: d.setdefault("validate", {}).update(samples=["sample.png"]))
     (tiny_project / "sample.png").write_bytes(b"")
     item = _project(tiny_project)["tiny"]
     artifacts = tiny_project / "artifacts" / "tiny"
     task = tasks.validate_task(item)
-    assert set(task["file_dep"]) >= {str(artifacts / "tiny.onnx"), str(artifacts / "tiny_viaonnx.mlmodel"),
-                                     str(artifacts / "tiny_viatorch.mlmodel"), str(tiny_project / "sample.png"),
-                                     str(tiny_project / "weights" / "tiny.pth")}
+    assert set(task["file_dep"]) >= {str(tiny_project / "sample.png"), str(tiny_project / "weights" / "tiny.pth")}
+    assert [dep.dep_name for dep in task["uptodate"] if hasattr(dep, "dep_name")] == [
+        "_onnx:tiny", "_coreml:tiny.viaonnx", "_coreml:tiny.viatorch"]
     assert task["targets"] == [str(artifacts / name) for name in ("report.json", "report.md", "report.html")]
 
 
@@ -116,7 +127,7 @@ def test_dodo_does_not_import_heavy_tools():
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("creator", ["task_onnx", "task_coreml", "task_build"])
+@pytest.mark.parametrize("creator", ["task_onnx", "task__onnx", "task_coreml", "task__coreml", "task_build"])
 def test_creators_yield_the_shipped_recipes(creator, monkeypatch):
     monkeypatch.chdir(REPO)
     tasks.load_project.cache_clear()

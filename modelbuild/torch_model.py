@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from modelbuild.diagnostics import BuildWarning
+from modelbuild.feeds import generated_inputs
+from modelbuild.model_outputs import select_outputs
 from modelbuild.recipe import Recipe
 
 
@@ -67,7 +69,7 @@ def build_model(recipe: Recipe, root: Path) -> "torch.nn.Module":
         from modelbuild.zoo.normalize import Normalized
 
         model = Normalized(model, source.normalize.mean, source.normalize.std)
-    return model.eval()
+    return select_outputs(model.eval(), recipe)
 
 
 
@@ -111,15 +113,7 @@ def _short(keys: list[str], limit: int = 8) -> str:
 
 
 def example_inputs(recipe: Recipe, seed: int = 0) -> dict[str, "torch.Tensor"]:
-    """Deterministic example tensors: the input's `example` constant, else uniform in its range."""
+    """Deterministic example tensors of the declared dtypes (see `modelbuild.feeds.generated_inputs`)."""
     import torch
 
-    generator = torch.Generator().manual_seed(seed)
-    tensors = {}
-    for name, spec in recipe.inputs.items():
-        if spec.example is not None:
-            tensors[name] = torch.full(spec.shape, float(spec.example))
-        else:
-            low, high = spec.range
-            tensors[name] = low + (high - low) * torch.rand(spec.shape, generator=generator)
-    return tensors
+    return {name: torch.from_numpy(value) for name, value in generated_inputs(recipe, seed).items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
@@ -19,6 +20,7 @@ from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.flexible import Flexible, check_flexible
 
 ColorLayout = Literal["RGB", "BGR", "GRAYSCALE"]
+Dtype = Literal["float32", "float16", "int32", "int64", "bool"]
 COLOR_LAYOUTS: dict[str, int] = {"RGB": 3, "BGR": 3, "GRAYSCALE": 1}  # layout -> channels
 FEATURE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -72,6 +74,14 @@ class FeatureSpec:
     description: str = ""
     image: ImageInput | ImageOutput | None = None
     flexible: Flexible | None = None
+    dtype: Dtype = "float32"  # inputs: the element type the model takes (see `coreml_array_type`)
+
+
+def coreml_array_type(dtype: Dtype) -> str:
+    """The multi-array type Core ML gets for an input of `dtype`: Core ML has no int64 or bool arrays, so
+    those become INT32 (an ML Program casts them back; a NeuralNetwork computes in float and declares
+    FLOAT32 instead); float16 stays FLOAT16 (ML Program, iOS16 and later)."""
+    return {"float32": "FLOAT32", "float16": "FLOAT16"}.get(dtype, "INT32")
 
 
 @dataclass(frozen=True)
@@ -136,7 +146,13 @@ def check_features(features: list[FeatureSpec], role: Literal["input", "output"]
                 f"{role.capitalize()} {feature.name!r} has shape {tuple(feature.shape)!r}: "
                 "give a static shape of positive integers."
             )
+        if feature.dtype not in typing.get_args(Dtype):
+            raise CoreMLBuildError(f"{role.capitalize()} {feature.name!r} has dtype {feature.dtype!r}; expected one "
+                                   f"of {', '.join(typing.get_args(Dtype))}.")
         if feature.image is not None:
+            if feature.dtype != "float32":
+                raise CoreMLBuildError(f"Image {role} {feature.name!r} has dtype {feature.dtype}; image features "
+                                       "are float32 tensors of pixel values.")
             _check_image(feature, role)
         check_flexible(feature, role)
 

@@ -6,8 +6,8 @@ both (see `modelbuild.coreml.program_edits` and `modelbuild.coreml.convert`).
 
 - onnx: onnx2coreml's `Converter.to_mil` (onnx2coreml's own `convert` knows
   no image I/O and no iOS13/14 targets; its MIL lowering does).
-- torch: `torch.jit.trace` on example tensors of the declared shapes, then
-  `coremltools.convert(..., convert_to="milinternal")` in float32 with float32
+- torch: `torch.jit.trace` on example tensors of the declared shapes and dtypes, then
+  `coremltools.convert(..., convert_to="milinternal")` in float32 with the declared
   input types (fp16 is applied later, so I/O never silently turns FLOAT16).
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.features import FeatureSpec
 from modelbuild.coreml.flexible import ct_shape
+from modelbuild.coreml.program_edits import numpy_array_type
 from modelbuild.coreml.targets import Plan
 
 
@@ -83,7 +84,6 @@ def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]
     Flexible inputs get their RangeDims / EnumeratedShapes here, so that the
     program computes shapes instead of baking the default ones in.
     """
-    import numpy as np
     import torch
 
     if not isinstance(torch_model, torch.nn.Module):
@@ -96,7 +96,7 @@ def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]
             f"Frontend 'torch' needs the model in eval mode ({type(torch_model).__name__} is in "
             "training mode): call model.eval() first so dropout and batch norm trace as inference."
         )
-    examples = tuple(torch.ones(feature.shape, dtype=torch.float32) for feature in inputs)
+    examples = tuple(torch.ones(feature.shape, dtype=getattr(torch, feature.dtype)) for feature in inputs)
     try:
         with torch.no_grad():
             traced = torch.jit.trace(torch_model, examples, check_trace=False)
@@ -106,7 +106,8 @@ def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]
             f"{[tuple(f.shape) for f in inputs]}: {exc}"
         ) from exc
     tensor_types = [
-        ct.TensorType(name=feature.name, shape=ct_shape(ct, feature), dtype=np.float32) for feature in inputs
+        ct.TensorType(name=feature.name, shape=ct_shape(ct, feature), dtype=numpy_array_type(feature))
+        for feature in inputs
     ]
     return ct.convert(
         traced,

@@ -24,7 +24,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from modelbuild.coreml.errors import CoreMLBuildError
-from modelbuild.coreml.features import FeatureSpec, ImageInput, ImageOutput, channel_biases, channel_scales
+from modelbuild.coreml.features import (FeatureSpec, ImageInput, ImageOutput, channel_biases, channel_scales,
+                                        coreml_array_type)
 from modelbuild.coreml.flexible import ct_shape
 
 DEPROCESS_SCOPE = "modelbuild_image_output"
@@ -218,7 +219,7 @@ def io_types(ct, inputs: list[FeatureSpec], outputs: list[FeatureSpec], *,
                 color_layout=_color_layout(ct, image.color_layout), channel_first=True,
             ))
         else:
-            input_types.append(ct.TensorType(name=feature.name, shape=shape, dtype=np.float32))
+            input_types.append(ct.TensorType(name=feature.name, shape=shape, dtype=numpy_array_type(feature)))
     output_types = [
         ct.ImageType(name=feature.name, color_layout=_color_layout(ct, feature.image.color_layout))
         if isinstance(feature.image, ImageOutput)
@@ -226,6 +227,11 @@ def io_types(ct, inputs: list[FeatureSpec], outputs: list[FeatureSpec], *,
         for feature in outputs
     ]
     return input_types, output_types
+
+
+def numpy_array_type(feature: FeatureSpec) -> type:
+    """The numpy type coremltools takes for an input's Core ML multi-array type."""
+    return {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32}[coreml_array_type(feature.dtype)]
 
 
 def _color_layout(ct, layout: str) -> Any:

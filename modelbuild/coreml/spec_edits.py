@@ -16,7 +16,7 @@ import shutil
 from typing import Any
 
 from modelbuild.coreml.errors import CoreMLBuildError
-from modelbuild.coreml.features import FeatureSpec, ImageInput, Metadata, channel_scales
+from modelbuild.coreml.features import FeatureSpec, ImageInput, Metadata, channel_scales, coreml_array_type
 
 CONVERSION_DATE_KEY = "com.github.apple.coremltools.conversion_date"
 FRONTEND_KEY = "modelbuild.coreml.frontend"
@@ -61,11 +61,14 @@ def describe(spec: Any, inputs: list[FeatureSpec], outputs: list[FeatureSpec] | 
             )
         for feature, description in zip(declared, described):
             description.shortDescription = feature.description
-            _check_type(role, feature, description.type, fixed_size=not (role == "output" and sizes_vary))
+            _check_type(role, feature, description.type, fixed_size=not (role == "output" and sizes_vary),
+                        neural_network=spec.WhichOneof("Type") != "mlProgram")
 
 
-def _check_type(role: str, feature: FeatureSpec, feature_type: Any, fixed_size: bool) -> None:
-    """Check the feature's type; with `fixed_size=False` (outputs of a flexible model) not its size."""
+def _check_type(role: str, feature: FeatureSpec, feature_type: Any, fixed_size: bool, neural_network: bool) -> None:
+    """Check the feature's type; with `fixed_size=False` (outputs of a flexible model) not its size.
+
+    A NeuralNetwork computes in float: coremltools declares its integer inputs FLOAT32."""
     kind = feature_type.WhichOneof("Type")
     if feature.image is not None:
         image = feature_type.imageType
@@ -79,9 +82,10 @@ def _check_type(role: str, feature: FeatureSpec, feature_type: Any, fixed_size: 
         return
     array = feature_type.multiArrayType
     data_type = type(array).ArrayDataType.Name(array.dataType) if kind == "multiArrayType" else kind
-    if data_type != "FLOAT32":
+    expected = coreml_array_type(feature.dtype) if role == "input" else "FLOAT32"
+    if data_type != expected and not (expected == "INT32" and data_type == "FLOAT32" and neural_network):
         raise CoreMLBuildError(
-            f"{role.capitalize()} {feature.name!r} came out as {data_type}, not a FLOAT32 multi-array; "
+            f"{role.capitalize()} {feature.name!r} came out as {data_type}, not a {expected} multi-array; "
             "this is a modelbuild bug, please report it."
         )
     if not fixed_size:

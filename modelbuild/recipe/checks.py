@@ -16,7 +16,7 @@ ARTIFACT_SUFFIXES = (".onnx", ".mlmodel", ".mlpackage")
 def cross_field_problems(recipe: Recipe) -> list[Problem]:
     """Every problem that involves more than one field of the recipe."""
     return [*_model_source(recipe), *_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_flexible(recipe), *_denoise(recipe),
-            *_classifier(recipe), *_agreement(recipe), *_tolerances(recipe)]
+            *_classifier(recipe), *_agreement(recipe), *_tolerances(recipe), *_allow_flat(recipe)]
 
 
 def _inputs(recipe: Recipe) -> Iterator[Problem]:
@@ -24,6 +24,18 @@ def _inputs(recipe: Recipe) -> Iterator[Problem]:
         low, high = spec.range
         if low >= high:
             yield ("inputs", name, "range"), f"expected [min, max] with min < max, got [{low}, {high}]"
+        if spec.dtype in ("int32", "int64", "bool"):
+            if spec.example is not None and spec.example != int(spec.example):
+                yield ("inputs", name, "example"), f"a {spec.dtype} input takes a whole number, got {spec.example}"
+            if spec.dtype == "bool" and spec.example not in (None, 0, 1):
+                yield ("inputs", name, "example"), f"a bool input takes 0 or 1, got {spec.example}"
+        if spec.dtype != "float16":
+            continue
+        for variant, coreml in recipe.coreml.items():
+            if coreml.format != "mlprogram" or coreml.minimum_deployment_target in ("iOS15", "macOS12"):
+                yield ("coreml", variant), (f"input {name!r} is float16, which Core ML takes from iOS16/macOS13 in "
+                                            f"an ML Program; use format mlprogram with such a target, or a float32 "
+                                            f"input")
 
 
 def _feature_names(recipe: Recipe) -> Iterator[Problem]:
@@ -62,6 +74,8 @@ def _images(recipe: Recipe, here: tuple, kind: str, table: dict, features: dict)
             yield at + ("channel_scale",), (f"{image.color_layout} takes {channels} value(s), "
                                             f"got {len(image.channel_scale)}")
         if kind == "image_inputs":
+            if recipe.inputs[name].dtype != "float32":
+                yield at, f"an image input is float32, but inputs.{name}.dtype is {recipe.inputs[name].dtype}"
             shape = recipe.inputs[name].shape
             if len(shape) != 4 or shape[0] != 1 or shape[1] != channels:
                 yield at, (f"an {image.color_layout} image needs shape [1, {channels}, H, W], "
@@ -197,6 +211,12 @@ def _agreement(recipe: Recipe) -> Iterator[Problem]:
                 f"({', '.join(recipe.coreml) or 'none'}), '<recipe>:<model>' or a .onnx/.mlmodel/.mlpackage path")
     if not (recipe.agreement.samples or recipe.validate_.samples):
         yield ("agreement", "samples"), "needs sample images (here or in validate.samples)"
+
+
+def _allow_flat(recipe: Recipe) -> Iterator[Problem]:
+    for i, name in enumerate(recipe.validate_.allow_flat):
+        if name not in recipe.outputs:
+            yield ("validate", "allow_flat", i), f"no output named {name!r}; expected one of {', '.join(recipe.outputs)}"
 
 
 def _tolerances(recipe: Recipe) -> Iterator[Problem]:

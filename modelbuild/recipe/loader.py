@@ -6,6 +6,7 @@ and all of them are reported together in a `RecipeError`.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import typing
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,18 @@ def load_recipe(path: str | Path) -> Recipe:
         recipe = Recipe.model_validate(data)
     except ValidationError as err:
         raise RecipeError([fmt(tuple(e["loc"]), _message(e)) for e in err.errors()]) from None
+    make_importable(project_root(path))
     problems = cross_field_problems(recipe) + _file_problems(recipe, project_root(path))
     if problems:
         raise RecipeError([fmt(loc, message) for loc, message in problems])
     return recipe
+
+
+def make_importable(root: Path) -> None:
+    """Put the project root on sys.path (as doit does for the folder of dodo.py), so that a factory or
+    labels module kept in the project imports the same from `modelbuild check`, the Python API and doit."""
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
 
 
 def _file_problems(recipe: Recipe, root: Path) -> list[tuple[tuple, str]]:

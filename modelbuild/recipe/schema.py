@@ -19,6 +19,8 @@ from modelbuild.surgery import coreml_step_models, onnx_step_models
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RECIPE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+OUTPUT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
+INPUT_DTYPES = ("float32", "float16", "int32", "int64", "bool")
 FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 
 DEPLOYMENT_TARGETS = (
@@ -108,12 +110,19 @@ class Flexible(Strict):
 
 
 class Input(Strict):
-    """A model input: a float32 tensor of a default shape (and optionally other, flexible shapes)."""
+    """A model input: a tensor of a dtype and a default shape (and optionally other, flexible shapes)."""
 
     shape: list[int] = Field(description="Example shape, e.g. [1, 3, 512, 512]; every dimension >= 1.")
+    dtype: Literal[INPUT_DTYPES] = Field(  # type: ignore[valid-type]
+        "float32", description="Element type. ONNX keeps it; Core ML gets what it supports: int32 for the "
+                               "integer and bool types (float32 in a NeuralNetwork), float16 from iOS16 "
+                               "(ML Program).")
     range: list[float] = Field([0.0, 1.0], min_length=2, max_length=2, description="Value range of the data (min, max); random "
-                                                               "examples are drawn uniformly from it.")
-    example: float | None = Field(None, description="Use this constant as the example value (e.g. a noise level).")
+                                                               "examples are drawn uniformly from it (integers: "
+                                                               "from min to max inclusive, e.g. [0, 30521] for "
+                                                               "token ids of a 30522-word vocabulary).")
+    example: float | None = Field(None, description="Use this constant as the example value (e.g. a noise level, "
+                                                    "or 1 for an attention mask).")
     description: str = Field("", description="Shown in the Core ML model's feature description.")
     flexible: Flexible | None = Field(None, description="Let the Core ML models (and the ONNX file) accept other "
                                                         "shapes.")
@@ -128,9 +137,21 @@ class Input(Strict):
 
 
 class Output(Strict):
-    """A model output, in the order the model returns them."""
+    """A model output, picked from what forward() returns (a tensor, tuple, list, dict, namedtuple or
+    dataclass such as transformers' ModelOutput)."""
 
+    path: str | None = Field(None, description="Where the tensor is in the returned structure: keys and "
+                                               "indices joined by dots ('out', 'logits', '0', 'aux.1'). "
+                                               "Default: the output's own name when forward() returns a "
+                                               "mapping or dataclass, else its position among the outputs.")
     description: str = Field("", description="Shown in the Core ML model's feature description.")
+
+    @field_validator("path")
+    @classmethod
+    def _path_syntax(cls, value: str | None) -> str | None:
+        if value is not None and not OUTPUT_PATH_PATTERN.match(value):
+            raise ValueError(f"expected keys or indices joined by dots, like 'out', '0' or 'aux.1', got {value!r}")
+        return value
 
 
 class OnnxStage(Strict):
@@ -138,8 +159,10 @@ class OnnxStage(Strict):
 
     opset: int = Field(17, ge=9, le=21, description="ONNX opset version (9 to 21).")
     file: str | None = Field(None, description="File name in artifacts/<recipe>/; default '<recipe>.onnx'.")
-    max_abs_error: float = Field(1e-4, gt=0, description="Largest |onnxruntime - torch| the export may show "
-                                                         "on the example inputs.")
+    max_error_of_range: float = Field(1e-4, gt=0, description="Largest |onnxruntime - reference| on the example "
+                                                              "inputs, as a fraction of each output's value range.")
+    max_abs_error: float | None = Field(None, gt=0, description="Also limit |onnxruntime - reference| in output "
+                                                                "units (absolute; none by default).")
     surgery: list[OnnxStep] = Field(default_factory=list, description="ONNX surgery steps applied in order after "
                                                                       "the export (see the surgery reference).")
 
@@ -232,7 +255,9 @@ class Tolerance(Strict):
 
     max_abs: float | None = Field(None, gt=0, description="Largest absolute difference.")
     max_abs_of_range: float | None = Field(None, gt=0, description="Largest absolute difference as a fraction "
-                                                                   "of the reference output's value range.")
+                                                                   "of the reference output's scale (the larger of "
+                                                                   "its value range and its largest magnitude): "
+                                                                   "the report's max rel.")
     min_psnr: float | None = Field(None, description="Smallest PSNR in dB against the reference (peak: the "
                                                      "reference's value range, 255 for images).")
     min_top1: float | None = Field(None, ge=0, le=1, description="Classifiers: 1 requires the same top-1 class as "
@@ -259,6 +284,10 @@ class Validation(Strict):
     denoise: Denoise | None = Field(None, description="Optional denoising metric on the samples.")
     tolerances: dict[str, Tolerance] = Field(default_factory=dict, description="Per artifact: 'onnx' or a "
                                                                                "Core ML variant name.")
+    allow_flat: list[str] = Field(default_factory=list, description="Outputs whose reference may be flat (zero, "
+                                                                    "below 1e-6, or the same for every input): "
+                                                                    "otherwise that is a failure, since agreeing "
+                                                                    "with it proves nothing.")
 
 
 class Agreement(Strict):

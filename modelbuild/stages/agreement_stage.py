@@ -64,6 +64,11 @@ def agreement(recipe: Recipe, root: Path, refs: list[ModelRef], artifact_dir: Pa
         samples_recipe = recipe.model_copy(update={"validate_": validate})
     samples = make_samples(samples_recipe, root)
     labels = resolve_labels(recipe.classifier.labels, root) if recipe.classifier else None
+    missing = _not_built(refs, root)
+    refs = [ref for ref in refs if ref.name not in missing]
+    if len(refs) < 2:
+        raise AgreementError("fewer than two models to compare; failed to build: "
+                             + "; ".join(f"{name} ({error})" for name, error in missing.items()))
     result = AgreementMatrix([r.name for r in refs], [s.name for s in samples], labels=labels)
     for ref in refs:
         runner = _runner(ref, root)
@@ -77,7 +82,23 @@ def agreement(recipe: Recipe, root: Path, refs: list[ModelRef], artifact_dir: Pa
     print("    " + " " * width + "  ".join(f"{f'[{i}]':>4}" for i in range(1, len(refs) + 1)))
     for i, (name, row) in enumerate(zip(result.models, matrix), start=1):
         print(f"    {f'[{i}] {name}':<{width}}" + "  ".join(f"{v:>4.0%}" for v in row))
+    if missing:
+        raise AgreementError("not in the matrix because they failed to build: "
+                             + "; ".join(f"{name} ({error})" for name, error in missing.items()))
     return {"models": result.models, "samples": len(samples), "min_agreement": float(matrix.min())}
+
+
+def _not_built(refs: list[ModelRef], root: Path) -> dict[str, str]:
+    """Models whose artifact stage failed at its last run: name -> one-line error."""
+    from modelbuild.stage_run import failed_stages
+
+    missing = {}
+    for ref in refs:
+        if ref.kind in ("onnx", "coreml"):
+            key = "onnx" if ref.kind == "onnx" else f"coreml.{ref.variant}"
+            missing.update({ref.name: error for error in
+                            failed_stages(root / ARTIFACTS / ref.recipe.name, [key]).values()})
+    return missing
 
 
 def _runner(ref: ModelRef, root: Path):

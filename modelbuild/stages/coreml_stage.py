@@ -57,7 +57,7 @@ def input_features(recipe: Recipe, variant: str) -> list:
             image=None if image is None else ImageInput(
                 scale=image.scale, bias=_bias(image), color_layout=image.color_layout,
                 channel_scale=None if image.channel_scale is None else tuple(image.channel_scale)),
-            flexible=None if fixed else flexible(spec)))
+            flexible=None if fixed else flexible(spec), dtype=spec.dtype))
     return features
 
 
@@ -122,9 +122,9 @@ def _bias(image) -> tuple[float, ...]:
 
 def _output_shapes(recipe: Recipe, onnx_path: Path, torch_model) -> dict[str, tuple[int, ...]]:
     """Output shapes at the default input shapes: from running the torch model, or the ONNX file."""
-    from modelbuild.torch_model import example_inputs
+    from modelbuild.feeds import generated_inputs
     from modelbuild.validation.runners import OnnxRunner, TorchRunner
 
-    feeds = {name: tensor.numpy() for name, tensor in example_inputs(recipe).items()}
+    feeds = generated_inputs(recipe)
     runner = TorchRunner(torch_model, list(recipe.outputs)) if torch_model is not None else OnnxRunner(onnx_path)
     return {name: tuple(value.shape) for name, value in zip(recipe.outputs, runner.run(feeds).values())}

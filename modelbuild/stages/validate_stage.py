@@ -18,14 +18,19 @@ def validate(recipe: Recipe, root: Path, artifact_dir: Path) -> dict[str, Any]:
     from modelbuild.validation import validate_recipe, write_reports
     from modelbuild.validation.writers import summary_lines
 
+    from modelbuild.stage_run import failed_stages
+
     started = time.perf_counter()
-    report = validate_recipe(recipe, root, artifact_dir, progress=_progress)
+    keys = {"onnx": "onnx", **{f"coreml.{variant}": variant for variant in recipe.coreml}}
+    failed = {keys[key]: error for key, error in failed_stages(artifact_dir, list(keys)).items()}
+    report = validate_recipe(recipe, root, artifact_dir, progress=_progress, failed=failed)
     write_reports(report, artifact_dir)
     _progress("")
     for line in summary_lines(report):
         print(f"    {line}")
     if not report.passed:
-        raise ValidationFailed(f"{len(report.failures())} comparison(s) failed "
+        flat = f"{len(report.flat_outputs)} flat reference output(s), " if report.flat_outputs else ""
+        raise ValidationFailed(f"{flat}{len(report.failures())} comparison(s) failed "
                                f"(see {artifact_dir / 'report.html'}):\n{report.failure_table()}")
     return {"passed": True, "comparisons": len(report.comparisons), "seconds": round(time.perf_counter() - started, 3)}
 

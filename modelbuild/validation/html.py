@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from modelbuild.validation.report import Report, comparison_rows, denoise_rows
+from modelbuild.validation.report import Report, comparison_rows, denoise_rows, top5_rows
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -54,9 +54,15 @@ def render_html(report: Report) -> str:
              _table(["artifact", "file", "backend that produced its numbers"],
                     [[html.escape(n), html.escape(i["file"]), html.escape(i["backend"])]
                      for n, i in report.artifacts.items()])]
+    if report.flat_outputs:
+        parts += ["<h2>Flat reference</h2>",
+                  *[f"<p class='mark-bad'>✗ {html.escape(line)}</p>" for line in report.flat_lines()]]
     header, rows, failing = comparison_rows(report)
     rows = [[html.escape(cell) for cell in row] for row in rows]
     parts += ["<h2>Comparisons with PyTorch</h2>", _table(header, rows, failing)]
+    if report.top5:
+        header, rows = top5_rows(report)
+        parts += ["<h2>Top-5 labels</h2>", _table(header, [[html.escape(cell) for cell in row] for row in rows])]
     if report.task_figures:
         header, rows = denoise_rows(report)
         parts += ["<h2>Denoising</h2>", _table(header, [[html.escape(cell) for cell in row] for row in rows])]

@@ -31,6 +31,12 @@ class Comparison:
     checks: list[Check]
     error: str | None = None  # set when the artifact could not be run: never counted as passed
     note: str | None = None  # e.g. the runtime's message when it refused an undeclared shape
+    compared: str = "values"  # "probabilities": a classifier's Core ML probabilities vs softmax(logits)
+
+    @property
+    def label(self) -> str:
+        """The output and, when it is not compared as it is, how (a classifier's probabilities)."""
+        return self.output if self.compared == "values" else f"{self.output} as {self.compared}"
 
     @property
     def passed(self) -> bool:
@@ -58,11 +64,23 @@ class Report:
     comparisons: list[Comparison] = field(default_factory=list)
     task_figures: list[TaskFigure] = field(default_factory=list)
     tools: dict[str, str] = field(default_factory=dict)
+    flat_outputs: dict[str, str] = field(default_factory=dict)  # output -> why the reference is flat (a failure)
+    fix_for_flat: str = ""  # the recipe change that makes the reference compute something
+    top5: dict[str, dict[str, list[tuple[str, float]]]] = field(default_factory=dict)  # sample -> model -> labels
     pictures: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)  # for the HTML only
 
     @property
     def passed(self) -> bool:
-        return bool(self.comparisons) and all(c.passed for c in self.comparisons)
+        return bool(self.comparisons) and not self.flat_outputs and all(c.passed for c in self.comparisons)
+
+    def add_top5(self, sample: str, model: str, labels: list[tuple[str, float]]) -> None:
+        """Record a model's five most probable labels on a sample (classifiers)."""
+        self.top5.setdefault(sample, {}).setdefault(model, labels)
+
+    def flat_lines(self) -> list[str]:
+        """One sentence per flat reference output, with the fix."""
+        return [f"The reference's {name} {why}: agreeing with it proves nothing; {self.fix_for_flat}."
+                for name, why in self.flat_outputs.items()]
 
     def failures(self) -> list[Comparison]:
         return [c for c in self.comparisons if not c.passed]
@@ -79,18 +97,20 @@ class Report:
         return data
 
     def failure_table(self) -> str:
-        """Every failure in one plain-text table: artifact, sample, output, figure, value, limit."""
+        """Every failure: flat reference outputs, a table of missed limits, then one line per error."""
         rows = [("artifact", "sample", "output", "figure", "value", "limit")]
+        errors = []
         for c in self.failures():
             if c.error:
-                rows.append((c.artifact, c.sample, c.output, "error", c.error, "-"))
+                errors.append(f"{c.artifact} ({c.sample}, {c.label}): {c.error}")
             for check in c.checks:
                 if not check.passed:
                     sign = "<=" if check.kind == "max" else ">="
-                    rows.append((c.artifact, c.sample, c.output, check.figure, f"{check.value:.4g}",
+                    rows.append((c.artifact, c.sample, c.label, check.figure, f"{check.value:.4g}",
                                  f"{sign} {check.limit:.4g}"))
         widths = [max(len(str(row[i])) for row in rows) for i in range(6)]
-        return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows)
+        table = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+        return "\n".join(self.flat_lines() + (table if len(rows) > 1 else []) + errors)
 
 
 COMPARISON_HEADER = ["", "artifact", "sample", "output", "max abs", "max rel", "PSNR (dB)", "top-1 / top-5",
@@ -103,19 +123,28 @@ def comparison_rows(report: Report) -> tuple[list[str], list[list[str]], list[bo
     for c in report.comparisons:
         mark = "✓" if c.passed else "✗"
         if c.error:
-            rows.append([mark, c.artifact, c.sample, c.output, f"error: {c.error}", "", "", "", ""])
+            rows.append([mark, c.artifact, c.sample, c.label, f"error: {c.error}", "", "", "", ""])
         elif "refused" in c.figures:
             verdict = f"refused ({c.note})" if c.figures["refused"] else "ACCEPTED an undeclared shape"
-            rows.append([mark, c.artifact, c.sample, c.output, verdict, "", "", "", "must be refused"])
+            rows.append([mark, c.artifact, c.sample, c.label, verdict, "", "", "", "must be refused"])
         else:
             f = c.figures
             limits = ", ".join(f"{k.figure} {'<=' if k.kind == 'max' else '>='} {k.limit:.3g}" for k in c.checks)
             agreement = (f"{'same' if f['top1'] else 'DIFFERENT'} / {'in' if f['top5'] else 'NOT in'} top-5"
                          if "top1" in f else "")
-            rows.append([mark, c.artifact, c.sample, c.output, f"{f['max_abs']:.3g}", f"{f['max_rel']:.3g}",
+            rows.append([mark, c.artifact, c.sample, c.label, f"{f['max_abs']:.3g}", f"{f['max_rel']:.3g}",
                          f"{f['psnr']:.1f}", agreement, f"{limits} ({c.units})"])
         failing.append(not c.passed)
     return COMPARISON_HEADER, rows, failing
+
+
+def top5_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    """Each model's five most probable labels per sample, as table rows (classifiers)."""
+    rows = []
+    for sample, models in report.top5.items():
+        for model, labels in models.items():
+            rows.append([sample, model, ", ".join(f"{label} ({p:.1%})" for label, p in labels)])
+    return ["sample", "model", "top-5 labels (probability)"], rows
 
 
 DENOISE_HEADER = ["artifact", "sample", "sigma", "PSNR noisy (dB)", "PSNR output (dB)",

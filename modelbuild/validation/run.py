@@ -12,7 +12,9 @@ from modelbuild.fingerprint import tool_version
 from modelbuild.labels import resolve_labels
 from modelbuild.recipe import Recipe
 from modelbuild.shapes import outside_shape
+from modelbuild.feeds import generated_inputs
 from modelbuild.validation import pictures
+from modelbuild.validation.flatness import fix_for, flat_outputs
 from modelbuild.validation.agreement import top_k
 from modelbuild.validation.report import Check, Comparison, Report, TaskFigure
 from modelbuild.validation.runners import (CoreMLRunner, OnnxRunner, Runner, TorchRunner, reference_pixels)
@@ -23,14 +25,22 @@ TOOLS = ("torch", "onnx", "onnxruntime", "coremltools", "onnx2coreml", "numpy")
 
 
 def validate_recipe(recipe: Recipe, root: Path, artifact_dir: Path, *, backend: str = "auto",
-                    progress: Callable[[str], None] = lambda line: None) -> Report:
-    """Compare the ONNX file and every Core ML variant with the PyTorch model on the recipe's samples."""
+                    progress: Callable[[str], None] = lambda line: None,
+                    failed: dict[str, str] | None = None) -> Report:
+    """Compare the ONNX file and every Core ML variant with the PyTorch model on the recipe's samples.
+
+    `failed`: artifacts ('onnx' or a variant) whose build failed, with the error: each becomes a
+    failed row (its last good file, if any, is not judged), and the others are compared as usual.
+    """
+    failed = failed or {}
     reference = CachedReference(reference_runner(recipe, root), list(recipe.outputs))
     samples = make_samples(recipe, root)
     report = Report(recipe=recipe.name, reference=reference.backend, samples=[s.name for s in samples],
                     tools={name: tool_version(name) for name in TOOLS})
     for sample in samples:
         _torch_figures(recipe, reference, sample, report)
+    report.flat_outputs = _flat_reference_outputs(recipe, reference, samples)
+    report.fix_for_flat = fix_for(recipe)
     candidates: list[tuple[str, str, str, bool, Callable[[], Runner]]] = [
         ("onnx", recipe.onnx_file, "float32", False, lambda: OnnxRunner(artifact_dir / recipe.onnx_file))]
     labels = resolve_labels(recipe.classifier.labels, root) if recipe.classifier else None
@@ -43,6 +53,10 @@ def validate_recipe(recipe: Recipe, root: Path, artifact_dir: Path, *, backend: 
                                artifact_dir / f, v, s.image_inputs, s.image_outputs, backend, c)))
     for name, file, precision, fixed_shape, make in candidates:
         mine = [s for s in samples if s.shape_label == "default"] if fixed_shape else samples
+        if name in failed:
+            report.artifacts[name] = {"file": file, "backend": "-"}
+            report.comparisons += [_error(name, "-", "-", f"not built: {failed[name]}")]
+            continue
         try:
             runner = make()
         except Exception as err:  # a file the runtime cannot load is a failed comparison, reported with the rest
@@ -52,7 +66,7 @@ def validate_recipe(recipe: Recipe, root: Path, artifact_dir: Path, *, backend: 
         report.artifacts[name] = {"file": file, "backend": runner.backend}
         for sample in mine:
             progress(f"{name} on {sample.name}")
-            _compare_sample(recipe, reference, runner, precision, sample, report)
+            _compare_sample(recipe, reference, runner, precision, sample, report, labels)
         if isinstance(runner, CoreMLRunner) and not fixed_shape:
             report.comparisons += _refuses_undeclared_shapes(recipe, runner, samples[0])
     return report
@@ -76,6 +90,17 @@ def _refuses_undeclared_shapes(recipe: Recipe, runner: Runner, sample: Sample) -
         checks.append(Comparison(runner.name, label, "(refused)", "-", {"refused": refused},
                                  [Check("refused", refused, 1.0, "min")], note=note))
     return checks
+
+
+PROBE_SEED = 7919  # an extra input set, when the samples alone cannot show that an output varies
+
+
+def _flat_reference_outputs(recipe: Recipe, reference: "CachedReference", samples: list[Sample]) -> dict[str, str]:
+    """The reference outputs that are flat (see `modelbuild.validation.flatness`), with why."""
+    per_sample = [reference.run(sample.feeds) for sample in samples]
+    if sum(s.shape_label == "default" for s in samples) < 2:
+        per_sample.append(reference.run(generated_inputs(recipe, PROBE_SEED)))
+    return flat_outputs(per_sample, [name for name in recipe.outputs if name not in recipe.validate_.allow_flat])
 
 
 def reference_runner(recipe: Recipe, root: Path) -> Runner:
@@ -111,7 +136,7 @@ def _torch_figures(recipe: Recipe, reference: "CachedReference", sample: Sample,
 
 
 def _compare_sample(recipe: Recipe, reference: "CachedReference", runner: Runner, precision: str, sample: Sample,
-                    report: Report) -> None:
+                    report: Report, labels: list[str] | None = None) -> None:
     feeds = runner.effective_feeds(sample.feeds)
     expected = reference.run(feeds)
     try:
@@ -128,17 +153,29 @@ def _compare_sample(recipe: Recipe, reference: "CachedReference", runner: Runner
             continue
         image = images.get(output)
         ref = reference_pixels(expected[output], image) if image else expected[output]
+        compared = "values"
         if output in probabilities:
-            ref = softmax(ref)
+            ref, compared = softmax(ref), "probabilities"
         tolerance = (recipe.validate_.tolerances.get(runner.name)
                      or default_tolerance(precision, bool(image), classifier))
         comparison = _compare(runner.name, sample.name, output, got[output], ref, image is not None, tolerance,
                               classifier)
+        comparison.compared = compared
         report.comparisons.append(comparison)
         model_units[output] = _to_model_units(got[output], image)
         reference_units[output] = _to_model_units(ref, image)
     _denoise_figures(recipe, runner.name, sample, feeds, model_units, report, expected)
     pictures.add_artifact(report, sample, runner.name, model_units, reference_units)
+    first = next(iter(recipe.outputs))
+    if labels is not None and first in got:
+        report.add_top5(sample.name, reference.name, _top5(expected[first], labels, from_logits=True))
+        report.add_top5(sample.name, runner.name, _top5(got[first], labels, from_logits=first not in probabilities))
+
+
+def _top5(scores: np.ndarray, labels: list[str], from_logits: bool) -> list[tuple[str, float]]:
+    """The five most probable labels with their probabilities."""
+    probabilities = softmax(scores.reshape(1, -1))[0] if from_logits else scores.reshape(-1)
+    return [(labels[i] if i < len(labels) else str(i), float(probabilities[i])) for i in top_k(probabilities, 5)]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -154,10 +191,9 @@ def _compare(artifact: str, sample: str, output: str, got: np.ndarray, ref: np.n
     if got.shape != ref.shape:
         return Comparison(artifact, sample, output, units, {}, [],
                           error=f"shape {list(got.shape)} differs from the reference's {list(ref.shape)}")
-    value_range = float(ref.max() - ref.min())
+    scale = metrics.scale(ref)
     figures = {"max_abs": metrics.max_abs_error(got, ref), "max_rel": metrics.max_relative_error(got, ref),
-               "psnr": metrics.psnr(got, ref, peak=255.0 if pixels else max(value_range, 1e-12)),
-               "reference_range": value_range}
+               "psnr": metrics.psnr(got, ref, peak=255.0 if pixels else scale), "scale": scale}
     if classifier:
         reference_top1 = top_k(ref.reshape(-1), 1)[0]
         figures["top1"] = float(top_k(got.reshape(-1), 1)[0] == reference_top1)

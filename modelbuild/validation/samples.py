@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from modelbuild.feeds import generated_inputs
 from modelbuild.metrics import add_gaussian_noise
 from modelbuild.recipe import Recipe
 from modelbuild.shapes import shape_sets
@@ -24,9 +25,9 @@ class Sample:
 
 
 def image_shaped_inputs(recipe: Recipe) -> list[str]:
-    """Inputs shaped [1, 1 or 3, H, W]: the ones sample images are fed to."""
+    """Float inputs shaped [1, 1 or 3, H, W]: the ones sample images are fed to."""
     return [name for name, spec in recipe.inputs.items()
-            if len(spec.shape) == 4 and spec.shape[0] == 1 and spec.shape[1] in (1, 3)]
+            if len(spec.shape) == 4 and spec.shape[0] == 1 and spec.shape[1] in (1, 3) and spec.dtype.startswith("float")]
 
 
 def load_picture(path: Path, channels: int, height: int, width: int) -> np.ndarray:
@@ -40,20 +41,6 @@ def load_picture(path: Path, channels: int, height: int, width: int) -> np.ndarr
         image = image.resize((width, height), Image.Resampling.BICUBIC)
     array = np.asarray(image, dtype=np.uint8)
     return array[:, :, None] if array.ndim == 2 else array
-
-
-def generated_inputs(recipe: Recipe, seed: int, shapes: dict[str, list[int]] | None = None) -> dict[str, np.ndarray]:
-    """Each input's `example` constant, or seeded uniform values in its range (at `shapes`, default: declared)."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for name, spec in recipe.inputs.items():
-        shape = (shapes or {}).get(name, spec.shape)
-        if spec.example is not None:
-            feeds[name] = np.full(shape, spec.example, np.float32)
-        else:
-            low, high = spec.range
-            feeds[name] = rng.uniform(low, high, size=shape).astype(np.float32)
-    return feeds
 
 
 def make_samples(recipe: Recipe, root: Path) -> list[Sample]:
@@ -81,7 +68,7 @@ def _samples_at(recipe: Recipe, root: Path, shapes: dict[str, list[int]]) -> lis
             picture = load_picture(root / file, channels, height, width)
             low, high = recipe.inputs[name].range
             feeds[name] = (low + (high - low) * picture.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-                           ).astype(np.float32)
+                           ).astype(recipe.inputs[name].dtype)
         samples.append(Sample(Path(file).name, feeds, picture=picture))
     return samples
 

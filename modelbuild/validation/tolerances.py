@@ -21,14 +21,22 @@ def default_tolerance(precision: str, image_output: bool, classifier: bool = Fal
     return FLOAT32_CLASSIFIER_DEFAULT if classifier else FLOAT32_DEFAULT
 
 
+def max_rel(figures: dict[str, float]) -> float:
+    """The largest difference as a fraction of the reference's scale (from the figures, or computed)."""
+    if "max_rel" in figures:
+        return figures["max_rel"]
+    if figures["scale"] == 0:
+        return 0.0 if figures["max_abs"] == 0 else math.inf
+    return figures["max_abs"] / figures["scale"]
+
+
 def checks(tolerance: Tolerance, figures: dict[str, float]) -> list[Check]:
     """The checks a tolerance asks for, on the figures of one comparison."""
     result = []
     if tolerance.max_abs is not None:
         result.append(Check("max_abs", figures["max_abs"], tolerance.max_abs, "max"))
     if tolerance.max_abs_of_range is not None:
-        limit = tolerance.max_abs_of_range * max(figures["reference_range"], 1e-12)
-        result.append(Check("max_abs", figures["max_abs"], limit, "max"))
+        result.append(Check("max_rel", max_rel(figures), tolerance.max_abs_of_range, "max"))
     if tolerance.min_top1 is not None and "top1" in figures:
         result.append(Check("top1", figures["top1"], tolerance.min_top1, "min"))
     if tolerance.min_psnr is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from modelbuild import atomic
 from modelbuild.validation.html import render_html
-from modelbuild.validation.report import Report, comparison_rows, denoise_rows
+from modelbuild.validation.report import Report, comparison_rows, denoise_rows, top5_rows
 
 
 def write_reports(report: Report, artifact_dir: Path) -> list[Path]:
@@ -23,7 +23,7 @@ def write_reports(report: Report, artifact_dir: Path) -> list[Path]:
 
 def summary_lines(report: Report) -> list[str]:
     """One line per artifact: ✓/✗, how many comparisons passed, the worst figures, the backend."""
-    lines = []
+    lines = [f"✗ {line}" for line in report.flat_lines()]
     width = max((len(name) for name in report.artifacts), default=0)
     for name, info in report.artifacts.items():
         mine = [c for c in report.comparisons if c.artifact == name]
@@ -37,9 +37,16 @@ def summary_lines(report: Report) -> list[str]:
             task = "; denoise " + _denoise_text(mean) + (f" (mean of {len(denoise)})" if len(denoise) > 1 else "")
         top1 = [c.figures["top1"] for c in mine if "top1" in c.figures]
         agreement = f", top-1 agreement {sum(top1):.0f}/{len(top1)}" if top1 else ""
-        lines.append(f"{'✓' if passed else '✗'} {name:<{width}} {sum(c.passed for c in mine)}/{len(mine)} passed, "
-                     f"max abs {worst:.3g}, min PSNR {min(psnrs, default=float('nan')):.1f} dB{agreement}{task} "
-                     f"[{info['backend']}]")
+        flat = sorted({c.output for c in mine} & set(report.flat_outputs))
+        caveat = f" (against a flat reference {', '.join(flat)}: proves nothing)" if flat else ""
+        mark = "✗" if not passed else "?" if flat else "✓"
+        errors = [c.error for c in mine if c.error]
+        if errors and len(errors) == len(mine):  # nothing could be compared: say why instead of NaN figures
+            lines.append(f"✗ {name:<{width}} {errors[0]}")
+            continue
+        lines.append(f"{mark} {name:<{width}} {sum(c.passed for c in mine)}/{len(mine)} passed"
+                     f"{caveat}, max abs {worst:.3g}, min PSNR {min(psnrs, default=float('nan')):.1f} dB{agreement}"
+                     f"{task} [{info['backend']}]")
     return lines
 
 
@@ -49,9 +56,15 @@ def render_markdown(report: Report) -> str:
            f"Reference: {report.reference}. Samples: {', '.join(report.samples)}.", "",
            "| artifact | file | backend |", "|---|---|---|"]
     out += [f"| {name} | {info['file']} | {info['backend']} |" for name, info in report.artifacts.items()]
+    if report.flat_outputs:
+        out += ["", "## Flat reference", "", *[f"- ✗ {line}" for line in report.flat_lines()]]
     header, rows, _ = comparison_rows(report)
     out += ["", "## Comparisons with PyTorch", "", _md_row(header), _md_row(["---"] * len(header))]
     out += [_md_row(row) for row in rows]
+    if report.top5:
+        header, rows = top5_rows(report)
+        out += ["", "## Top-5 labels", "", _md_row(header), _md_row(["---"] * len(header))]
+        out += [_md_row(row) for row in rows]
     if report.task_figures:
         header, rows = denoise_rows(report)
         out += ["", "## Denoising", "", _md_row(header), _md_row(["---"] * len(header))]

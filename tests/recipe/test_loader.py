@@ -193,3 +193,16 @@ def test_check_command_imports_the_factory(project):
     fast = subprocess.run([sys.executable, "-m", "modelbuild", "check", "--fast", str(path)], capture_output=True,
                           text=True)
     assert fast.returncode == 0
+
+
+def test_check_command_imports_a_factory_module_kept_in_the_project(project, tmp_path):
+    (project / "newuser_models.py").write_text("import torch\n\ndef Net():\n    return torch.nn.Linear(3, 2)\n")
+    data = copy.deepcopy(BASE)
+    data.update(model={"factory": "newuser_models:Net"}, inputs={"x": {"shape": [1, 3]}}, outputs={"y": {}},
+                coreml={}, validate={})
+    path = project / "recipes" / "x.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    console_script = Path(sys.executable).with_name("modelbuild")  # not `python -m`: the cwd is not on sys.path
+    result = subprocess.run([str(console_script), "check", str(path)], capture_output=True, text=True, cwd=tmp_path.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{path}: ok (ffdnet: 0 Core ML variant(s))"

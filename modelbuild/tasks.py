@@ -13,63 +13,28 @@ Per recipe r:
 The artifact stages run as private tasks (`_onnx:r`, `_coreml:r.<v>`) that record a failure
 instead of failing, so that validation still reports every other artifact; `onnx:r` and
 `coreml:r.<v>` group such a task with its verdict (`_verdict:...`), which fails when it failed.
-`StageReporter` shows the private stages under their public names.
+`modelbuild.reporter.StageReporter` shows the private stages under their public names. A recipe
+whose tasks cannot be made (a bug) gets one failing build task, like a recipe that does not load.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from doit.exceptions import TaskFailed
-from doit.reporter import ConsoleReporter
 from doit.tools import config_changed, result_dep
 
 from modelbuild import atomic, fingerprint
-from modelbuild.recipe import Recipe, RecipeError, load_recipe
+from modelbuild.project import Loaded, load_project
+from modelbuild.recipe import Recipe, RecipeError
+from modelbuild.reporter import VERDICT, StageReporter
 from modelbuild.stage_run import last_run_built, run_stage, verdict
 
 __all__ = ["DOIT_CONFIG", "task_onnx", "task__onnx", "task_coreml", "task__coreml", "task__verdict", "task_validate",
            "task_agreement", "task_build"]
 
-ARTIFACTS = "artifacts"
-RECIPES = "recipes"
 
-
-
-class StageReporter(ConsoleReporter):
-    """doit's console output, with the private stage tasks shown under their public names."""
-
-    def execute_task(self, task):
-        if _shown_as(task) is not None:
-            self.write(f".  {_shown_as(task)}\n")
-        elif not task.name.startswith(VERDICT):
-            super().execute_task(task)
-
-    def skip_uptodate(self, task):
-        if _shown_as(task) is not None:
-            self.write(f"-- {_shown_as(task)}\n")
-        elif not task.name.startswith(VERDICT):
-            super().skip_uptodate(task)
-
-    def _write_failure(self, result, write_exception=True):
-        """A failed verdict shows as its public task (`coreml:r.v`) with the stage's error."""
-        name = result["task"].name
-        if name.startswith(VERDICT):
-            recipe, stage, *variant = name.split(":", 1)[1].split(".")
-            name = f"{stage}:{'.'.join([recipe, *variant])}"
-        self.write(f"{result['exception'].get_name()} - {name}\n")
-        if write_exception:
-            self.write(result["exception"].get_msg() + "\n")
-
-
-VERDICT = "_verdict"
-
-
-def _shown_as(task) -> str | None:
-    """The public name of a private stage task (`_onnx:r` -> `onnx:r`), else None."""
-    return task.name[1:] if task.name.startswith(("_onnx:", "_coreml:")) else None
 
 
 DOIT_CONFIG = {
@@ -79,53 +44,6 @@ DOIT_CONFIG = {
     "backend": "json",
     "reporter": StageReporter,
 }
-
-
-@dataclass
-class Loaded:
-    """A recipe file with its validated Recipe, or the RecipeError it gave."""
-
-    path: Path
-    root: Path
-    recipe: Recipe | None = None
-    error: RecipeError | None = None
-
-    @classmethod
-    def load(cls, path: Path, root: Path) -> "Loaded":
-        """Read and validate the recipe at `path`, keeping the error instead of raising it."""
-        try:
-            return cls(path, root, recipe=load_recipe(path))
-        except RecipeError as err:
-            return cls(path, root, error=err)
-
-    @classmethod
-    def of(cls, recipe: Recipe, root: Path) -> "Loaded":
-        """A Loaded for an already validated recipe (its file is not read again)."""
-        return cls(root / RECIPES / f"{recipe.name}.yaml", root, recipe=recipe)
-
-    @property
-    def name(self) -> str:
-        return self.recipe.name if self.recipe else self.path.stem
-
-    @property
-    def artifact_dir(self) -> Path:
-        return self.root / ARTIFACTS / self.name
-
-
-@lru_cache(maxsize=8)
-def load_project(root: Path) -> tuple[Loaded, ...]:
-    """Every recipe under root/recipes, sorted by file name; duplicate names are errors."""
-    loaded = tuple(Loaded.load(path, root) for path in sorted((root / RECIPES).glob("*.yaml")))
-    seen: dict[str, Path] = {}
-    for item in loaded:
-        if item.recipe is not None:
-            if item.name in seen:
-                item.error = RecipeError([f"{item.path.relative_to(root)}:1: name: {item.name!r} is also the "
-                                          f"name of {seen[item.name].relative_to(root)}; recipe names must be unique"])
-                item.recipe = None
-            else:
-                seen[item.name] = item.path
-    return loaded
 
 
 def onnx_file(item: Loaded) -> Path:
@@ -291,59 +209,62 @@ def build_task(item: Loaded) -> dict[str, Any]:
             "actions": None, "task_dep": deps, "clean": [(atomic.remove, [item.artifact_dir])]}
 
 
-def _valid(root: Path) -> list[Loaded]:
-    return [item for item in load_project(root) if item.recipe is not None]
+def recipe_tasks(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, list[dict[str, Any]]]:
+    """Every task dict of one valid recipe, by task creator (onnx, _onnx, coreml, ...)."""
+    recipe = item.recipe
+    variants = list(recipe.coreml)
+    return {
+        "onnx": [public_task(item, onnx_task(item), "onnx")],
+        "_onnx": [onnx_task(item)],
+        "coreml": [public_task(item, coreml_task(item, v), f"coreml.{v}") for v in variants],
+        "_coreml": [coreml_task(item, v) for v in variants],
+        "_verdict": [verdict_task(item, key) for key in ("onnx", *(f"coreml.{v}" for v in variants))],
+        "validate": [validate_task(item)],
+        "agreement": [agreement_task(item, recipes)] if recipe.agreement is not None else [],
+        "build": [build_task(item)],
+    }
 
 
-def task_onnx():
-    """Export each recipe's model to ONNX (fails if the export failed)."""
-    for item in _valid(Path.cwd()):
-        yield public_task(item, onnx_task(item), "onnx")
+@lru_cache(maxsize=8)
+def project_tasks(root: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every task dict of the project by creator; a recipe that fails to load, or whose tasks cannot be
+    made, contributes only its failing build task."""
+    items = load_project(root)
+    recipes = {item.name: item.recipe for item in items if item.recipe is not None}
+    tasks: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        mine = {"build": [build_task(item)]}
+        if item.recipe is not None:
+            try:
+                mine = recipe_tasks(item, recipes)
+            except Exception as err:  # a bug must cost one recipe, not the whole project
+                broken = RecipeError([f"{item.path.relative_to(item.root)}: cannot make its tasks "
+                                      f"({type(err).__name__}: {err}); this is a modelbuild bug, please report it"])
+                mine = {"build": [build_task(Loaded(item.path, item.root, error=broken))]}
+        for creator, dicts in mine.items():
+            tasks.setdefault(creator, []).extend(dicts)
+    return tasks
 
 
-def task__onnx():
-    """The ONNX exports, recording a failure instead of failing."""
-    for item in _valid(Path.cwd()):
-        yield onnx_task(item)
+def forget_project() -> None:
+    """Drop the cached recipes and task dicts (for a process that builds several projects, like the tests)."""
+    project_tasks.cache_clear()
+    load_project.cache_clear()
 
 
-def task_coreml():
-    """Convert each recipe's Core ML variants (each fails if its conversion failed)."""
-    for item in _valid(Path.cwd()):
-        for variant in item.recipe.coreml:
-            yield public_task(item, coreml_task(item, variant), f"coreml.{variant}")
+def _creator(name: str, doc: str) -> Callable:
+    def create():
+        yield from project_tasks(Path.cwd()).get(name, [])
+
+    create.__name__, create.__doc__ = f"task_{name}", doc
+    return create
 
 
-def task__coreml():
-    """The Core ML conversions, recording a failure instead of failing."""
-    for item in _valid(Path.cwd()):
-        for variant in item.recipe.coreml:
-            yield coreml_task(item, variant)
-
-
-def task__verdict():
-    """Fail when the last run of an artifact stage failed."""
-    for item in _valid(Path.cwd()):
-        for key in ("onnx", *(f"coreml.{v}" for v in item.recipe.coreml)):
-            yield verdict_task(item, key)
-
-
-def task_validate():
-    """Validate each recipe's artifacts against PyTorch."""
-    for item in _valid(Path.cwd()):
-        yield validate_task(item)
-
-
-def task_agreement():
-    """Top-1 agreement matrices of the recipes that declare one."""
-    valid = _valid(Path.cwd())
-    recipes = {item.name: item.recipe for item in valid}
-    for item in valid:
-        if item.recipe.agreement is not None:
-            yield agreement_task(item, recipes)
-
-
-def task_build():
-    """Build every artifact of each recipe."""
-    for item in load_project(Path.cwd()):
-        yield build_task(item)
+task_onnx = _creator("onnx", "Export each recipe's model to ONNX (fails if the export failed).")
+task__onnx = _creator("_onnx", "The ONNX exports, recording a failure instead of failing.")
+task_coreml = _creator("coreml", "Convert each recipe's Core ML variants (each fails if its conversion failed).")
+task__coreml = _creator("_coreml", "The Core ML conversions, recording a failure instead of failing.")
+task__verdict = _creator("_verdict", "Fail when the last run of an artifact stage failed.")
+task_validate = _creator("validate", "Validate each recipe's artifacts against PyTorch.")
+task_agreement = _creator("agreement", "Top-1 agreement matrices of the recipes that declare one.")
+task_build = _creator("build", "Build every artifact of each recipe.")

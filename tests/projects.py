@@ -76,7 +76,7 @@ class WithInit(torch.nn.Module):
 def doit(root, monkeypatch, *args: str) -> int:
     """Run doit with modelbuild's tasks in `root`, as `doit ARGS` would."""
     monkeypatch.chdir(root)
-    tasks.load_project.cache_clear()
+    tasks.forget_project()
     namespace = {name: getattr(tasks, name) for name in dir(tasks) if name.startswith("task_") or name == "DOIT_CONFIG"}
     return DoitMain(ModuleTaskLoader(namespace)).run(list(args))
 

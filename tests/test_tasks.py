@@ -12,7 +12,7 @@ from modelbuild.recipe import load_recipe
 
 
 def _project(root):
-    tasks.load_project.cache_clear()
+    tasks.forget_project()
     return {item.name: item for item in tasks.load_project(root)}
 
 
@@ -130,7 +130,7 @@ def test_dodo_does_not_import_heavy_tools():
 @pytest.mark.parametrize("creator", ["task_onnx", "task__onnx", "task_coreml", "task__coreml", "task_build"])
 def test_creators_yield_the_shipped_recipes(creator, monkeypatch):
     monkeypatch.chdir(REPO)
-    tasks.load_project.cache_clear()
+    tasks.forget_project()
     names = [task["name"] for task in getattr(tasks, creator)()]
     assert any(name.startswith("ffdnet") for name in names)
 
@@ -145,3 +145,34 @@ def test_classifier_labels_are_dependencies(tmp_path):
     assert labels in tasks.validate_task(item)["file_dep"]
     assert labels in tasks.agreement_task(item, {"clf": item.recipe})["file_dep"]
     assert labels not in tasks.onnx_task(item)["file_dep"]
+
+
+def test_a_recipe_whose_tasks_cannot_be_made_fails_alone(tiny_project, monkeypatch):
+    (tiny_project / "recipes" / "other.yaml").write_text((tiny_project / "recipes" / "tiny.yaml").read_text()
+                                                         .replace("name: tiny", "name: other"))
+    real = tasks.validate_task
+
+    def broken(item):
+        if item.name == "other":
+            raise AttributeError("'NoneType' object has no attribute 'get'")
+        return real(item)
+
+    monkeypatch.setattr(tasks, "validate_task", broken)
+    tasks.forget_project()
+    made = tasks.project_tasks(tiny_project)
+    assert [t["name"] for t in made["validate"]] == ["tiny"]
+    build = {t["name"]: t for t in made["build"]}
+    failure = build["other"]["actions"][0]()
+    assert failure.get_msg().strip() == ("recipes/other.yaml: cannot make its tasks (AttributeError: 'NoneType' object has no "
+                            "attribute 'get'); this is a modelbuild bug, please report it")
+    assert build["tiny"]["task_dep"][-1] == "validate:tiny"
+
+
+def test_a_broken_recipe_file_leaves_the_others_listed(tiny_project):
+    (tiny_project / "recipes" / "latin.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    (tiny_project / "recipes" / "bomb.yaml").write_text("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+        f"{k}: &{k} [{', '.join([f'*{p}'] * 10)}]\n" for p, k in zip("abcdefg", "bcdefgh")))
+    tasks.forget_project()
+    made = tasks.project_tasks(tiny_project)
+    assert [t["name"] for t in made["_onnx"]] == ["tiny"]
+    assert sorted(t["name"] for t in made["build"]) == ["bomb", "latin", "tiny"]

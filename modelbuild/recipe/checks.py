@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from modelbuild.recipe.schema import MLPROGRAM_TARGETS, NEURALNETWORK_TARGETS, FORMAT_SUFFIX, Recipe
+from modelbuild.recipe.schema import (FORMAT_SUFFIX, MLPROGRAM_TARGETS, NEURALNETWORK_TARGETS, PLAIN_FILE_NAME, Recipe,
+                                     is_plain_file_name)
 
 Problem = tuple[tuple, str]
 ARTIFACT_SUFFIXES = (".onnx", ".mlmodel", ".mlpackage")
@@ -53,8 +54,8 @@ def _variants(recipe: Recipe) -> Iterator[Problem]:
                 f"expected one of {', '.join(allowed)}")
         if variant.file is not None:
             suffix = FORMAT_SUFFIX[variant.format]
-            if not variant.file.endswith(suffix) or "/" in variant.file:
-                yield here + ("file",), (f"a {variant.format} artifact is a plain file name ending in {suffix}, "
+            if not is_plain_file_name(variant.file, suffix):
+                yield here + ("file",), (f"a {variant.format} artifact is {PLAIN_FILE_NAME.format(suffix=suffix)}, "
                                          f"got {variant.file!r}")
         yield from _images(recipe, here, "image_inputs", variant.image_inputs, recipe.inputs)
         yield from _images(recipe, here, "image_outputs", variant.image_outputs, recipe.outputs)
@@ -116,7 +117,7 @@ def _model_source(recipe: Recipe) -> Iterator[Problem]:
 def _flexible(recipe: Recipe) -> Iterator[Problem]:
     from modelbuild.shapes import allows
 
-    flexible_inputs = False
+    flexible_inputs, malformed = False, False
     for name, spec in recipe.inputs.items():
         flexible = spec.flexible
         if flexible is None:
@@ -124,6 +125,7 @@ def _flexible(recipe: Recipe) -> Iterator[Problem]:
         flexible_inputs = True
         here = ("inputs", name, "flexible")
         if (flexible.range is None) == (flexible.enumerated is None):
+            malformed = True
             yield here, "give exactly one of range (per-dimension [min, max]) or enumerated (a list of shapes)"
             continue
         for d, bounds in (flexible.range or {}).items():
@@ -139,7 +141,7 @@ def _flexible(recipe: Recipe) -> Iterator[Problem]:
         for i, shape in enumerate(flexible.test_shapes):
             if not allows(spec, shape):
                 yield here + ("test_shapes", i), f"{shape} is not among the declared shapes"
-    if flexible_inputs:
+    if flexible_inputs and not malformed:
         yield from _flexible_routes(recipe)
 
 

@@ -35,15 +35,12 @@ def project_root(recipe_path: Path) -> Path:
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file; raise RecipeError listing every problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise RecipeError([f"{path}: cannot read the recipe ({err.strerror or err})"]) from None
+    text = _read_text(path)
     try:
         data, lines = load_with_lines(text)
     except YamlProblem as err:
         where = f"{_dotted(err.path)}: " if err.path else ""
-        raise RecipeError([f"{path}:{err.line}: {where}{err.message}"]) from None
+        raise RecipeError([one_line(f"{path}:{err.line}: {where}{err.message}")]) from None
     if not isinstance(data, dict):
         raise RecipeError([f"{path}:1: expected a mapping of recipe fields (name, model, inputs, ...), "
                            f"got {type(data).__name__}"])
@@ -55,17 +52,42 @@ def load_recipe(path: str | Path) -> Recipe:
         return 1
 
     def fmt(loc: tuple, message: str) -> str:
-        return f"{path}:{line_of(loc)}: {_dotted(loc) or '(top level)'}: {message}"
+        return one_line(f"{path}:{line_of(loc)}: {_dotted(loc) or '(top level)'}: {message}")
 
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as err:
         raise RecipeError([fmt(tuple(e["loc"]), _message(e)) for e in err.errors()]) from None
     make_importable(project_root(path))
-    problems = cross_field_problems(recipe) + _file_problems(recipe, project_root(path))
+    try:
+        problems = cross_field_problems(recipe) + _file_problems(recipe, project_root(path))
+    except Exception as err:  # a check that trips over a recipe is a bug; it must still cost one line
+        raise RecipeError([one_line(f"{path}:1: the recipe checks failed ({type(err).__name__}: {err}); "
+                                    "this is a modelbuild bug, please report it")]) from None
     if problems:
         raise RecipeError([fmt(loc, message) for loc, message in problems])
     return recipe
+
+
+MAX_RECIPE_BYTES = 1 << 20
+
+
+def _read_text(path: Path) -> str:
+    """The recipe's text: UTF-8 (a BOM is allowed), at most MAX_RECIPE_BYTES."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_RECIPE_BYTES + 1)
+    except OSError as err:
+        raise RecipeError([f"{path}: cannot read the recipe ({err.strerror or err})"]) from None
+    if len(data) > MAX_RECIPE_BYTES:
+        raise RecipeError([f"{path}: the recipe is larger than {MAX_RECIPE_BYTES >> 20} MB; a recipe declares a "
+                           "model, it does not hold data"])
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise RecipeError([f"{path}:{line}: the recipe is not UTF-8 text (byte 0x{data[err.start]:02x}); "
+                           "save it as UTF-8"]) from None
 
 
 def make_importable(root: Path) -> None:
@@ -76,26 +98,45 @@ def make_importable(root: Path) -> None:
 
 
 def _file_problems(recipe: Recipe, root: Path) -> list[tuple[tuple, str]]:
-    problems = []
-    weights = recipe.model.weights
-    if weights is not None and not (root / weights.path).is_file():
-        problems.append((("model", "weights", "path"), f"no such file: {root / weights.path}"))
+    files: list[tuple[tuple, str]] = []
+    if recipe.model.weights is not None:
+        files.append((("model", "weights", "path"), recipe.model.weights.path))
     if recipe.classifier is not None and recipe.classifier.labels.file is not None:
-        if not (root / recipe.classifier.labels.file).is_file():
-            problems.append((("classifier", "labels", "file"), f"no such file: {root / recipe.classifier.labels.file}"))
-    for i, sample in enumerate(recipe.validate_.samples):
-        if not (root / sample).is_file():
-            problems.append((("validate", "samples", i), f"no such file: {root / sample}"))
-    for i, sample in enumerate(recipe.agreement.samples if recipe.agreement else []):
-        if not (root / sample).is_file():
-            problems.append((("agreement", "samples", i), f"no such file: {root / sample}"))
-    if recipe.model.onnx is not None and not (root / recipe.model.onnx).is_file():
-        problems.append((("model", "onnx"), f"no such file: {root / recipe.model.onnx}"))
+        files.append((("classifier", "labels", "file"), recipe.classifier.labels.file))
+    files += [(("validate", "samples", i), sample) for i, sample in enumerate(recipe.validate_.samples)]
+    files += [(("agreement", "samples", i), sample)
+              for i, sample in enumerate(recipe.agreement.samples if recipe.agreement else [])]
+    if recipe.model.onnx is not None:
+        files.append((("model", "onnx"), recipe.model.onnx))
+    problems = [(where, problem) for where, file in files if (problem := _file_problem(root, file))]
     module = (recipe.model.factory or "").split(":")[0]
     if module and importlib.util.find_spec(module.split(".")[0]) is None:
         problems.append((("model", "factory"), f"cannot import {module!r}: no package "
                                                f"{module.split('.')[0]!r} is installed"))
     return problems
+
+
+def _file_problem(root: Path, file: str) -> str | None:
+    """Why `file` (relative to the project root) is not a readable file, or None."""
+    try:
+        return None if (root / file).is_file() else f"no such file: {root / file}"
+    except (OSError, ValueError) as err:  # a name too long for the file system, a NUL byte, ...
+        return f"not a usable path ({err.__class__.__name__}): {shorten(file)}"
+
+
+MAX_LINE = 400
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """`text` on one line (line breaks shown as ⏎), cut to `limit` characters."""
+    text = text.replace("\r\n", "⏎").replace("\n", "⏎").replace("\r", "⏎")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """repr(value), cut to `limit` characters, so that an error line stays readable whatever the recipe holds."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _dotted(loc: tuple) -> str:
@@ -112,11 +153,9 @@ def _message(error: dict[str, Any]) -> str:
     message = error["msg"]
     if message.startswith("Value error, "):
         return message[len("Value error, "):]
-    value = error.get("input")
-    if kind.endswith("_type") or kind in ("literal_error", "enum", "greater_than", "less_than_equal",
-                                          "greater_than_equal", "string_pattern_mismatch", "too_short", "too_long"):
-        return f"{message}, got {value!r}"
-    return message
+    if kind.startswith("union_tag"):  # the message names the tag already
+        return message
+    return f"{message}, got {shorten(error.get('input'))}"
 
 
 def _allowed_keys(loc: tuple) -> list[str]:

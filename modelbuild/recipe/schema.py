@@ -8,7 +8,10 @@ Relative paths are relative to the project root: the folder that holds
 """
 from __future__ import annotations
 
+import math
+import os
 import re
+import sys
 from typing import Any, Literal
 
 from typing import Annotated, Union
@@ -22,6 +25,37 @@ RECIPE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 OUTPUT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
 INPUT_DTYPES = ("float32", "float16", "int32", "int64", "bool")
 FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+
+MAX_DIMENSION = 2**31 - 1  # Core ML shapes are int32
+DEFAULT_MAX_INPUT_ELEMENTS = 2**27  # 512 MB of float32
+MAX_ELEMENTS_VARIABLE = "MODELBUILD_MAX_INPUT_ELEMENTS"
+FILE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}")
+
+
+def max_input_elements() -> int:
+    """The ceiling on an input's element count: MODELBUILD_MAX_INPUT_ELEMENTS, or 2**27."""
+    value = os.environ.get(MAX_ELEMENTS_VARIABLE, "")
+    return int(value) if value.isdigit() else DEFAULT_MAX_INPUT_ELEMENTS
+
+
+PLAIN_FILE_NAME = "a plain file name ending in {suffix} (letters, digits, _ . + -; no folder)"
+
+
+def is_plain_file_name(value: str, suffix: str) -> bool:
+    """Whether `value` is a file name of letters, digits, _ . + - (no folder) ending in `suffix`."""
+    return bool(FILE_NAME_PATTERN.fullmatch(value)) and value.endswith(suffix) and value != suffix
+
+
+def check_reference(value: str | None, expected: str) -> str | None:
+    """'module:attr' exactly, from a module that is not part of Python's standard library."""
+    if value is None:
+        return value
+    if not FACTORY_PATTERN.fullmatch(value):
+        raise ValueError(f"expected {expected}, got {value!r}")
+    if value.split(".")[0].split(":")[0] in sys.stdlib_module_names:
+        raise ValueError(f"{value!r} is in Python's standard library, which builds no models; expected {expected}")
+    return value
+
 
 DEPLOYMENT_TARGETS = (
     "iOS13", "iOS14", "iOS15", "iOS16", "iOS17", "iOS18",
@@ -40,7 +74,7 @@ CoreMLStep = Annotated[Union[tuple(coreml_step_models().values())], Field(discri
 class Strict(BaseModel):
     """Base model: unknown keys are rejected, values are not coerced silently."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Weights(Strict):
@@ -86,14 +120,12 @@ class ModelSource(Strict):
     @field_validator("factory")
     @classmethod
     def _factory_syntax(cls, value: str | None) -> str | None:
-        if value is not None and not FACTORY_PATTERN.match(value):
-            raise ValueError(f"expected 'package.module:attr' (e.g. 'modelbuild.zoo.ffdnet:FFDNet'), got {value!r}")
-        return value
+        return check_reference(value, "'package.module:attr' (e.g. 'modelbuild.zoo.ffdnet:FFDNet')")
 
     @field_validator("init")
     @classmethod
     def _init_name(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(NAME_PATTERN, value):
+        if value is not None and not re.fullmatch(NAME_PATTERN, value):
             raise ValueError(f"expected a method name such as 'init_weights', got {value!r}")
         return value
 
@@ -130,8 +162,15 @@ class Input(Strict):
     @field_validator("shape")
     @classmethod
     def _positive(cls, value: list[int]) -> list[int]:
-        if not value or len(value) > 5 or any(d < 1 for d in value):
-            raise ValueError(f"expected 1 to 5 dimensions, each >= 1, got {value}")
+        if not value or len(value) > 5 or any(d < 1 or d > MAX_DIMENSION for d in value):
+            raise ValueError(f"expected 1 to 5 dimensions, each from 1 to {MAX_DIMENSION} (Core ML's limit), "
+                             f"got {value}")
+        elements = math.prod(value)
+        ceiling = max_input_elements()
+        if elements > ceiling:
+            raise ValueError(f"{value} has {elements:,} elements, more than {ceiling:,}: every build stage holds "
+                             f"such an input (and the model's activations) in memory; use a smaller example shape "
+                             f"(flexible shapes can allow larger ones) or raise {MAX_ELEMENTS_VARIABLE}")
         return value
 
 
@@ -169,8 +208,8 @@ class OnnxStage(Strict):
     @field_validator("file")
     @classmethod
     def _suffix(cls, value: str | None) -> str | None:
-        if value is not None and (not value.endswith(".onnx") or "/" in value):
-            raise ValueError(f"expected a plain file name ending in .onnx, got {value!r}")
+        if value is not None and not is_plain_file_name(value, ".onnx"):
+            raise ValueError(f"expected {PLAIN_FILE_NAME.format(suffix='.onnx')}, got {value!r}")
         return value
 
 
@@ -234,6 +273,11 @@ class Labels(Strict):
     python: str | None = Field(None, description="'module:attr', a list of strings or a function returning one "
                                                  "(e.g. 'modelbuild.zoo.labels:imagenet_labels').")
     file: str | None = Field(None, description="A text file with one label per line, relative to the project root.")
+
+    @field_validator("python")
+    @classmethod
+    def _reference(cls, value: str | None) -> str | None:
+        return check_reference(value, "'module:attr' (e.g. 'modelbuild.zoo.labels:imagenet_labels')")
 
 
 class Classifier(Strict):
@@ -312,7 +356,7 @@ class Metadata(Strict):
 class Recipe(Strict):
     """A model to build: its source, its interface, and the artifacts to make of it."""
 
-    name: str = Field(pattern=RECIPE_NAME_PATTERN, description="Recipe name: tasks are build:<name>, and "
+    name: str = Field(pattern=RECIPE_NAME_PATTERN, max_length=100, description="Recipe name: tasks are build:<name>, and "
                                                                 "artifacts go to artifacts/<name>/.")
     description: str = Field("", description="One line about the model; Core ML short description.")
     metadata: Metadata = Field(default_factory=Metadata, description="Author, license and version.")
@@ -329,13 +373,13 @@ class Recipe(Strict):
     agreement: Agreement | None = Field(None, description="Optional top-1 agreement matrix across models "
                                                           "(task agreement:<name>).")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False)
 
     @field_validator("inputs", "outputs", "coreml")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
-            if not re.match(NAME_PATTERN, str(key)):
+            if not re.fullmatch(NAME_PATTERN, str(key)):
                 raise ValueError(f"name {key!r} must be an identifier (letters, digits, _; not starting with a digit)")
         return value
 

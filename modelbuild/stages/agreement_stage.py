@@ -7,14 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from modelbuild import atomic
+from modelbuild.project import ARTIFACTS
 from modelbuild.recipe import Recipe
-
-ARTIFACTS = "artifacts"
-
 
 class AgreementError(ValueError):
     """A model reference that names nothing buildable or loadable."""
-
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -25,7 +22,6 @@ class ModelRef:
     recipe: Recipe | None
     path: Path | None  # the artifact or file (None for torch)
     variant: str | None = None
-
 
 def resolve(recipe: Recipe, recipes: dict[str, Recipe], root: Path) -> list[ModelRef]:
     """Resolve every reference of recipe.agreement against this recipe, the other recipes and files."""
@@ -50,7 +46,6 @@ def resolve(recipe: Recipe, recipes: dict[str, Recipe], root: Path) -> list[Mode
             raise AgreementError(f"agreement.models.{name}: recipe {owner.name!r} has no model {model!r}; expected "
                                  f"torch, onnx or one of {', '.join(owner.coreml) or '(no variants)'}")
     return refs
-
 
 def agreement(recipe: Recipe, root: Path, refs: list[ModelRef], artifact_dir: Path) -> dict[str, Any]:
     """Run each model on the samples; write agreement.json/.md/.html; print the matrix."""
@@ -87,7 +82,6 @@ def agreement(recipe: Recipe, root: Path, refs: list[ModelRef], artifact_dir: Pa
                              + "; ".join(f"{name} ({error})" for name, error in missing.items()))
     return {"models": result.models, "samples": len(samples), "min_agreement": float(matrix.min())}
 
-
 def _not_built(refs: list[ModelRef], root: Path) -> dict[str, str]:
     """Models whose artifact stage failed at its last run: name -> one-line error."""
     from modelbuild.stage_run import failed_stages
@@ -99,7 +93,6 @@ def _not_built(refs: list[ModelRef], root: Path) -> dict[str, str]:
             missing.update({ref.name: error for error in
                             failed_stages(root / ARTIFACTS / ref.recipe.name, [key]).values()})
     return missing
-
 
 def _runner(ref: ModelRef, root: Path):
     from modelbuild.validation.runners import CoreMLRunner, OnnxRunner, TorchRunner

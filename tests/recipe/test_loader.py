@@ -73,7 +73,7 @@ CASES = {
         "X:15: inputs.my_input.shape: Input should be a valid list, got 'big'"),
     "missing field": (lambda d: d.pop("model"), None, "X:1: model: required field is missing"),
     "bad shape": (_set("inputs", "my_input", "shape", [1, 3, 0, 5]), None,
-        "X:15: inputs.my_input.shape: expected 1 to 5 dimensions, each >= 1, got [1, 3, 0, 5]"),
+        "X:15: inputs.my_input.shape: expected 1 to 5 dimensions, each from 1 to 2147483647 (Core ML's limit), got [1, 3, 0, 5]"),
     "unknown frontend": (_set("coreml", "image", "frontend", "tflite"), None,
         "X:42: coreml.image.frontend: Input should be 'onnx' or 'torch', got 'tflite'"),
     "factory syntax": (_set("model", "factory", "no colon"), None,
@@ -93,7 +93,7 @@ CASES = {
     "two variants, one file": (_set("coreml", "image", "file", "FFDNet.mlmodel"), None,
         "X:45: coreml.image.file: FFDNet.mlmodel is also written by coreml.multiarray"),
     "duplicate YAML key": (None, "name: x\nname: y\n", "X:2: name: duplicate key 'name' (first given on line 1)"),
-    "invalid YAML": (None, "name: [x\n", "X:2: invalid YAML: expected ',' or ']', but got '<stream end>'"),
+    "invalid YAML": (None, "name: [x\n", "X:2: invalid YAML: did not find expected ',' or ']'"),
     "opset out of range": (_set("onnx", "opset", 99), None,
         "X:33: onnx.opset: Input should be less than or equal to 21, got 99"),
     "range reversed": (_set("inputs", "my_input", "range", [1, 0]), None,
@@ -101,7 +101,8 @@ CASES = {
     "bias length": (_set("coreml", "image", "image_inputs", "my_input", "bias", [1, 2]), None,
         "X:50: coreml.image.image_inputs.my_input.bias: RGB takes 3 bias value(s), got 2"),
     "file suffix vs format": (_set("coreml", "image", "file", "x.mlpackage"), None,
-        "X:45: coreml.image.file: a neuralnetwork artifact is a plain file name ending in .mlmodel, "
+        "X:45: coreml.image.file: a neuralnetwork artifact is a plain file name ending in .mlmodel (letters, digits, "
+        "_ . + -; no folder), "
         "got 'x.mlpackage'"),
     "bad recipe name": (_set("name", "Bad Name"), None,
         "X:1: name: String should match pattern '^[a-z0-9][a-z0-9_-]*$', got 'Bad Name'"),
@@ -112,7 +113,8 @@ CASES = {
     "mlprogram with an old target": (_set("coreml", "image", "format", "mlprogram"), None,
         "X:44: coreml.image.minimum_deployment_target: mlprogram cannot target iOS13; expected one of iOS15, "
         "iOS16, iOS17, iOS18, macOS12, macOS13, macOS14, macOS15\n"
-        "X:45: coreml.image.file: a mlprogram artifact is a plain file name ending in .mlpackage, "
+        "X:45: coreml.image.file: a mlprogram artifact is a plain file name ending in .mlpackage (letters, digits, "
+        "_ . + -; no folder), "
         "got 'FFDNet_image.mlmodel'"),
     "no inputs": (_set("inputs", {}), None,
         "X:13: inputs: Dictionary should have at least 1 item after validation, not 0, got {}"),

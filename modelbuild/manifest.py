@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from modelbuild import atomic
 
@@ -49,16 +49,30 @@ def write_record(artifact_dir: Path, recipe: str, key: str, record: dict[str, An
 
 def write_manifest(artifact_dir: Path, recipe: str) -> None:
     """Rebuild manifest.json (records without times) and timings.json from the stage records."""
-    records = {}
-    for path in sorted((artifact_dir / RECORDS).glob("*.json")):
-        record = read_record(artifact_dir, path.stem)
-        if record is not None:
-            records[path.stem] = record
-    manifest = {"recipe": recipe, "artifacts": {key: {k: v for k, v in record.items() if k not in TIMING_FIELDS}
-                                                for key, record in records.items()}}
+    records = _records(artifact_dir)
     timings = {key: {k: record[k] for k in TIMING_FIELDS if k in record} for key, record in records.items()}
-    atomic.write_text(artifact_dir / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    atomic.write_text(artifact_dir / MANIFEST_NAME, json.dumps(_manifest(recipe, records), indent=2, sort_keys=True)
+                      + "\n")
     atomic.write_text(artifact_dir / TIMINGS_NAME, json.dumps(timings, indent=2, sort_keys=True) + "\n")
+
+
+def repair_manifest(artifact_dir: Path, recipe: str) -> None:
+    """doit action: rebuild manifest.json and timings.json from the records (under the records' lock)."""
+    from filelock import FileLock
+
+    (artifact_dir / RECORDS).mkdir(parents=True, exist_ok=True)
+    with FileLock(str(artifact_dir / RECORDS / ".lock")):
+        write_manifest(artifact_dir, recipe)
+    print(f"    {artifact_dir.name}/{MANIFEST_NAME} rebuilt from the stage records")
+
+
+def _records(artifact_dir: Path) -> dict[str, dict[str, Any]]:
+    records = {path.stem: read_record(artifact_dir, path.stem) for path in sorted((artifact_dir / RECORDS).glob("*.json"))}
+    return {key: record for key, record in records.items() if record is not None}
+
+
+def _manifest(recipe: str, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"recipe": recipe, "artifacts": {key: _reproducible(record) for key, record in records.items()}}
 
 
 def read_manifest(artifact_dir: Path) -> dict[str, Any]:
@@ -67,3 +81,22 @@ def read_manifest(artifact_dir: Path) -> dict[str, Any]:
         return json.loads((artifact_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def _reproducible(value: Any) -> Any:
+    """A record without times: what two builds of the same inputs agree on."""
+    if isinstance(value, dict):
+        return {k: _reproducible(v) for k, v in value.items() if k not in TIMING_FIELDS}
+    return value
+
+
+def manifest_is_current(artifact_dir: Path, recipe: str) -> Callable[[], bool]:
+    """doit uptodate check: manifest.json and timings.json exist and say what the records say."""
+    def current() -> bool:
+        try:
+            manifest = json.loads((artifact_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+            json.loads((artifact_dir / TIMINGS_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return manifest == _manifest(recipe, _records(artifact_dir))
+    return current

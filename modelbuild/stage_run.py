@@ -16,21 +16,23 @@ from typing import Any, Callable
 
 from doit.exceptions import TaskFailed
 
-from modelbuild import atomic, fingerprint, manifest
+from modelbuild import atomic, fingerprint, manifest, verify
 from modelbuild.diagnostics import BuildWarning
 
 _SHOWN_WARNINGS: set[str] = set()
 
 
-def run_stage(item, key: str, artifact: Path, stage: Callable, args: tuple, stage_fingerprint: dict[str, Any],
+def run_stage(item, key: str, outputs: list[Path], stage: Callable, args: tuple, stage_fingerprint: dict[str, Any],
               requires: tuple[str, ...] = (), terminal: bool = False) -> dict[str, str] | TaskFailed:
-    """doit action: run one stage, record it, print one summary line; return the outcome.
+    """doit action: run one stage, record it and what it wrote, print one summary line; return the outcome.
 
+    `outputs`: the files the stage writes, the artifact first (its digest is the task's result).
     `requires`: stages whose last outcome must be "built" first (an ONNX-fed variant needs the export).
     `terminal`: fail the doit task on failure (validation, agreement) instead of only recording it.
     A failure is one line naming the recipe file and the stage (MODELBUILD_TRACEBACK=1 raises instead).
     """
-    print(f"    why: {why_rerun(item, key, artifact, stage_fingerprint)}")
+    artifact = outputs[0]
+    print(f"    why: {why_rerun(item, key, outputs, stage_fingerprint)}")
     started = time.perf_counter()
     base = {"recipe_file": str(item.path.relative_to(item.root)), "fingerprint": stage_fingerprint}
     try:
@@ -50,13 +52,15 @@ def run_stage(item, key: str, artifact: Path, stage: Callable, args: tuple, stag
             return TaskFailed(line)
         print(f"    FAILED: {line}")
         return {"outcome": "failed", "error": error}
-    from modelbuild.hashing import artifact_sha256
-
-    digest = artifact_sha256(artifact)
+    described = verify.describe(artifact)
+    digest = described.get("sha256") or described["package_digest"]
     if artifact.suffix == ".mlpackage":
         atomic.write_text(artifact.with_name(artifact.name + ".sha256"), digest + "\n")
     manifest.write_record(item.artifact_dir, item.name, key, {
-        **base, **entry, "outcome": "built", "file": artifact.name, "sha256": digest})
+        **base, **entry, "outcome": "built", "file": artifact.name, **described,
+        "seconds": round(time.perf_counter() - started, 3),
+        "outputs": {path.name: verify.describe(path) for path in outputs[1:]}})
+    verify.StatCache(stat_cache_file(item.artifact_dir, key)).remember(outputs)
     print(f"    {artifact.relative_to(item.root)}  ({time.perf_counter() - started:.1f} s)")
     return {"outcome": "built", "sha256": digest}
 
@@ -87,23 +91,65 @@ def verdict(item, key: str) -> TaskFailed | None:
     return TaskFailed(f"{item.path.relative_to(item.root)}: {key}: {record.get('error', 'the stage has not run')}")
 
 
-def last_run_built(item, key: str) -> Callable[[], bool]:
-    """doit uptodate check: False after a failed run, so a failed stage is tried again by the next build."""
-    return lambda: (manifest.read_record(item.artifact_dir, key) or {}).get("outcome") == "built"
+def outputs_intact(item, key: str, outputs: list[Path]) -> Callable[[], bool]:
+    """doit uptodate check: the last run built, and what it wrote is still there, unchanged (a failed or
+    tampered stage runs again)."""
+    return lambda: _not_intact(manifest.read_record(item.artifact_dir, key), outputs, _cache(item, key)) is None
+
+
+def _not_intact(record: dict[str, Any] | None, outputs: list[Path], cache: verify.StatCache | None) -> str | None:
+    """Why a stage's outputs are not what its record says (None when they are)."""
+    if record is None:
+        return "first build"
+    if record.get("outcome") == "stale":
+        return record.get("error", "its output changed")
+    if record.get("outcome") != "built":
+        return "the last attempt failed"
+    recorded = {record.get("file"): record, **record.get("outputs", {})}
+    for path in outputs:
+        reason = verify.changed(path, recorded.get(path.name, {}), cache)
+        if reason:
+            return reason
+    return None
+
+
+def stat_cache_file(artifact_dir: Path, key: str) -> Path:
+    """Where the stat snapshots of a stage's verified outputs are kept."""
+    return manifest.record_path(artifact_dir, key).with_suffix(".stat")
+
+
+def _cache(item, key: str) -> verify.StatCache:
+    return verify.StatCache(stat_cache_file(item.artifact_dir, key))
+
+
+def tampered_artifacts(artifact_dir: Path, recipe: str, artifacts: dict[str, Path]) -> dict[str, str]:
+    """key -> why, for the built artifacts whose content (hashed, whatever the stat says) no longer matches
+    their record; each such record is marked stale, so that the next build rebuilds the artifact."""
+    tampered = {}
+    for key, artifact in artifacts.items():
+        record = manifest.read_record(artifact_dir, key)
+        if record is None or record.get("outcome") != "built":
+            continue
+        reason = _not_intact(record, [artifact], cache=None)
+        if reason:
+            manifest.write_record(artifact_dir, recipe, key, {**record, "outcome": "stale", "error": reason})
+            tampered[key] = reason
+    return tampered
 
 
 def failed_stages(artifact_dir: Path, keys: list[str]) -> dict[str, str]:
-    """key -> one-line error, for the stages among `keys` whose last run failed."""
+    """key -> one-line error, for the stages among `keys` whose last run failed (or whose output went stale)."""
     failed = {}
     for key in keys:
         record = manifest.read_record(artifact_dir, key)
-        if record is not None and record.get("outcome") == "failed":
+        if record is not None and record.get("outcome") in ("failed", "stale"):
             failed[key] = record.get("error", "failed")
     return failed
 
 
-def why_rerun(item, key: str, artifact: Path, stage_fingerprint: dict[str, Any]) -> str:
-    """Why a stage runs: first build, missing artifact, the recipe fields or tools that changed, or its files."""
+def why_rerun(item, key: str, outputs: list[Path], stage_fingerprint: dict[str, Any]) -> str:
+    """Why a stage runs: first build, the recipe fields or tools that changed, a failed or tampered
+    output, or its input files."""
     previous = manifest.read_record(item.artifact_dir, key)
     if previous is None:
         return "first build"
@@ -111,8 +157,4 @@ def why_rerun(item, key: str, artifact: Path, stage_fingerprint: dict[str, Any])
     if changed:
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
         return ", ".join(changed[:3]) + more + " changed"
-    if previous.get("outcome") == "failed":
-        return "the last attempt failed"
-    if not artifact.exists():
-        return f"{artifact.name} is missing"
-    return "an input file changed (weights, model source, upstream artifact or samples)"
+    return _not_intact(previous, outputs, _cache(item, key)) or "an input file changed (weights, model source, upstream artifact or samples)"

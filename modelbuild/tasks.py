@@ -29,10 +29,11 @@ from modelbuild import atomic, fingerprint
 from modelbuild.project import Loaded, load_project
 from modelbuild.recipe import Recipe, RecipeError
 from modelbuild.reporter import VERDICT, StageReporter
-from modelbuild.stage_run import last_run_built, run_stage, verdict
+from modelbuild.manifest import manifest_is_current, repair_manifest
+from modelbuild.stage_run import outputs_intact, run_stage, verdict
 
 __all__ = ["DOIT_CONFIG", "task_onnx", "task__onnx", "task_coreml", "task__coreml", "task__verdict", "task_validate",
-           "task_agreement", "task_build"]
+           "task_agreement", "task__manifest", "task_build"]
 
 
 
@@ -61,13 +62,22 @@ def dependency_file(artifact: Path) -> Path:
     return artifact.with_name(artifact.name + ".sha256") if artifact.suffix == ".mlpackage" else artifact
 
 
+def in_project(item: Loaded, path: Path) -> str:
+    """A dependency or target path as doit records it: relative to the project root when inside it, so that a
+    moved or copied checkout keeps its build state."""
+    try:
+        return str(Path(path).relative_to(item.root))
+    except ValueError:
+        return str(path)
+
+
 def model_file_deps(item: Loaded) -> list[str]:
     """The weights file and the model's in-project source file(s), or the source ONNX file."""
     if item.recipe.model.onnx is not None:
-        return [str(item.root / item.recipe.model.onnx)]
-    deps = [str(p) for p in fingerprint.project_source_files(item.recipe, item.root)]
+        return [in_project(item, item.root / item.recipe.model.onnx)]
+    deps = [in_project(item, p) for p in fingerprint.project_source_files(item.recipe, item.root)]
     if item.recipe.model.weights is not None:
-        deps.append(str(item.root / item.recipe.model.weights.path))
+        deps.append(in_project(item, item.root / item.recipe.model.weights.path))
     return deps
 
 
@@ -77,9 +87,9 @@ def labels_deps(item: Loaded) -> list[str]:
     if classifier is None:
         return []
     if classifier.labels.file is not None:
-        return [str(item.root / classifier.labels.file)]
+        return [in_project(item, item.root / classifier.labels.file)]
     source = fingerprint.module_source_file(classifier.labels.python.split(":")[0])
-    return [str(source)] if source is not None and "site-packages" not in source.parts else []
+    return [in_project(item, source)] if source is not None and "site-packages" not in source.parts else []
 
 
 def onnx_task(item: Loaded) -> dict[str, Any]:
@@ -91,11 +101,11 @@ def onnx_task(item: Loaded) -> dict[str, Any]:
     return {
         "name": item.name,
         "doc": f"export {item.name} to {target.relative_to(item.root)}",
-        "actions": [(run_stage, [item, "onnx", target, onnx_stage.export_onnx, (item.recipe, item.root, target),
+        "actions": [(run_stage, [item, "onnx", [target], onnx_stage.export_onnx, (item.recipe, item.root, target),
                                   stage_fingerprint])],
         "file_dep": model_file_deps(item),
-        "targets": [str(target)],
-        "uptodate": [config_changed(stage_fingerprint), last_run_built(item, "onnx")],
+        "targets": [in_project(item, target)],
+        "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, "onnx", [target])],
         "clean": True,
     }
 
@@ -116,11 +126,11 @@ def coreml_task(item: Loaded, variant: str) -> dict[str, Any]:
     return {
         "name": f"{item.name}.{variant}",
         "doc": f"convert {item.name} to {artifact.relative_to(item.root)} ({spec.frontend} -> {spec.format})",
-        "actions": [(run_stage, [item, f"coreml.{variant}", artifact, coreml_stage.build_coreml, args,
+        "actions": [(run_stage, [item, f"coreml.{variant}", [artifact], coreml_stage.build_coreml, args,
                                   stage_fingerprint, ("onnx",) if spec.frontend == "onnx" else ()])],
         "file_dep": deps,
-        "targets": [str(target)],
-        "uptodate": [config_changed(stage_fingerprint), artifact.exists, last_run_built(item, f"coreml.{variant}"),
+        "targets": [in_project(item, target)],
+        "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, f"coreml.{variant}", [artifact]),
                      *upstream],
         "clean": [(atomic.remove, [artifact]), (atomic.remove, [target])],
     }
@@ -138,6 +148,12 @@ def verdict_task(item: Loaded, key: str) -> dict[str, Any]:
     return {"name": f"{item.name}.{key}", "actions": [(verdict, [item, key])], "uptodate": [False]}
 
 
+def manifest_task(item: Loaded) -> dict[str, Any]:
+    """Task dict of _manifest:<recipe>: rebuild manifest.json from the stage records when it is missing or wrong."""
+    return {"name": item.name, "actions": [(repair_manifest, [item.artifact_dir, item.name])],
+            "uptodate": [manifest_is_current(item.artifact_dir, item.name)]}
+
+
 def stage_results(item: Loaded) -> list:
     """result_dep on the recipe's artifact stages: re-run when an artifact (or its outcome) changed."""
     return [result_dep(f"_onnx:{item.name}"), *(result_dep(f"_coreml:{item.name}.{v}") for v in item.recipe.coreml)]
@@ -149,16 +165,18 @@ def validate_task(item: Loaded) -> dict[str, Any]:
 
     recipe = item.recipe
     reports = [item.artifact_dir / name for name in ("report.json", "report.md", "report.html")]
-    deps = [*model_file_deps(item), *labels_deps(item), *(str(item.root / sample) for sample in recipe.validate_.samples)]
+    deps = [*model_file_deps(item), *labels_deps(item),
+            *(in_project(item, item.root / sample) for sample in recipe.validate_.samples)]
     stage_fingerprint = fingerprint.validation_fingerprint(recipe)
     return {
         "name": item.name,
         "doc": f"compare {item.name}'s artifacts with PyTorch; write {reports[0].parent.relative_to(item.root)}/report.*",
-        "actions": [(run_stage, [item, "validate", reports[0], validate_stage.validate,
+        "actions": [(run_stage, [item, "validate", reports, validate_stage.validate,
                                  (recipe, item.root, item.artifact_dir), stage_fingerprint, (), True])],
         "file_dep": deps,
-        "targets": [str(r) for r in reports],
-        "uptodate": [config_changed(stage_fingerprint), *stage_results(item)],
+        "targets": [in_project(item, r) for r in reports],
+        "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, "validate", reports),
+                     *stage_results(item)],
         "clean": True,
     }
 
@@ -173,13 +191,14 @@ def agreement_task(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, Any]:
     except agreement_stage.AgreementError as err:
         return {"name": item.name, "actions": [lambda error=err: TaskFailed(f"{item.path.name}: {error}")],
                 "uptodate": [False]}
-    deps = [*(str(item.root / s) for s in recipe.agreement.samples or recipe.validate_.samples), *labels_deps(item)]
+    deps = [*(in_project(item, item.root / s) for s in recipe.agreement.samples or recipe.validate_.samples),
+            *labels_deps(item)]
     results = []
     for ref in refs:
         if ref.kind == "torch":
             deps += model_file_deps(Loaded.of(ref.recipe, item.root))
         elif ref.kind == "file":
-            deps.append(str(dependency_file(ref.path)))
+            deps.append(in_project(item, dependency_file(ref.path)))
         else:
             results.append(result_dep(f"_onnx:{ref.recipe.name}" if ref.kind == "onnx"
                                       else f"_coreml:{ref.recipe.name}.{ref.variant}"))
@@ -188,11 +207,11 @@ def agreement_task(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, Any]:
     return {
         "name": item.name,
         "doc": f"top-1 agreement of {', '.join(recipe.agreement.models)}",
-        "actions": [(run_stage, [item, "agreement", outputs[0], agreement_stage.agreement,
+        "actions": [(run_stage, [item, "agreement", outputs, agreement_stage.agreement,
                                  (recipe, item.root, refs, item.artifact_dir), stage_fingerprint, (), True])],
         "file_dep": sorted(set(deps)),
-        "targets": [str(p) for p in outputs],
-        "uptodate": [config_changed(stage_fingerprint), *results],
+        "targets": [in_project(item, p) for p in outputs],
+        "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, "agreement", outputs), *results],
         "clean": True,
     }
 
@@ -205,6 +224,7 @@ def build_task(item: Loaded) -> dict[str, Any]:
     deps = [f"_onnx:{item.name}", *(f"_coreml:{item.name}.{v}" for v in item.recipe.coreml), f"validate:{item.name}"]
     if item.recipe.agreement is not None:
         deps.append(f"agreement:{item.name}")
+    deps.append(f"_manifest:{item.name}")
     return {"name": item.name, "doc": f"build every artifact of {item.path.relative_to(item.root)}",
             "actions": None, "task_dep": deps, "clean": [(atomic.remove, [item.artifact_dir])]}
 
@@ -221,6 +241,7 @@ def recipe_tasks(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, list[dic
         "_verdict": [verdict_task(item, key) for key in ("onnx", *(f"coreml.{v}" for v in variants))],
         "validate": [validate_task(item)],
         "agreement": [agreement_task(item, recipes)] if recipe.agreement is not None else [],
+        "_manifest": [manifest_task(item)],
         "build": [build_task(item)],
     }
 
@@ -267,4 +288,5 @@ task__coreml = _creator("_coreml", "The Core ML conversions, recording a failure
 task__verdict = _creator("_verdict", "Fail when the last run of an artifact stage failed.")
 task_validate = _creator("validate", "Validate each recipe's artifacts against PyTorch.")
 task_agreement = _creator("agreement", "Top-1 agreement matrices of the recipes that declare one.")
+task__manifest = _creator("_manifest", "Rebuild a recipe's manifest.json when it is missing or wrong.")
 task_build = _creator("build", "Build every artifact of each recipe.")

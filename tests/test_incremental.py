@@ -125,14 +125,18 @@ def test_clean_removes_the_recipe_artifacts(built, monkeypatch):
     assert not (built / "artifacts" / "tiny").exists()
 
 
-def test_manifest_records_every_artifact(built):
+def test_manifest_records_every_artifact_with_its_plain_sha256(built):
+    import hashlib
     import json
 
-    from modelbuild.hashing import artifact_sha256
-
-    manifest = json.loads((built / "artifacts" / "tiny" / "manifest.json").read_text())
+    folder = built / "artifacts" / "tiny"
+    manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["recipe"] == "tiny"
     assert sorted(manifest["artifacts"]) == ["coreml.viaonnx", "coreml.viatorch", "onnx", "validate"]
     for entry in manifest["artifacts"].values():
-        assert entry["sha256"] == artifact_sha256(built / "artifacts" / "tiny" / entry["file"])
+        assert entry["sha256"] == hashlib.sha256((folder / entry["file"]).read_bytes()).hexdigest()  # as sha256sum
         assert "tools" in entry["fingerprint"] or "torch" in entry["fingerprint"]
+        assert "stat" not in entry and "seconds" not in entry and "built_at" not in entry
+    assert set(manifest["artifacts"]["validate"]["outputs"]) == {"report.md", "report.html"}
+    timings = json.loads((folder / "timings.json").read_text())
+    assert sorted(timings) == sorted(manifest["artifacts"]) and all(t["seconds"] >= 0 for t in timings.values())

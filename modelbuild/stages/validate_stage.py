@@ -18,11 +18,14 @@ def validate(recipe: Recipe, root: Path, artifact_dir: Path) -> dict[str, Any]:
     from modelbuild.validation import validate_recipe, write_reports
     from modelbuild.validation.writers import summary_lines
 
-    from modelbuild.stage_run import failed_stages
+    from modelbuild.stage_run import failed_stages, tampered_artifacts
 
     started = time.perf_counter()
     keys = {"onnx": "onnx", **{f"coreml.{variant}": variant for variant in recipe.coreml}}
+    files = {"onnx": recipe.onnx_file, **{f"coreml.{v}": recipe.coreml_file(v) for v in recipe.coreml}}
+    tampered = tampered_artifacts(artifact_dir, recipe.name, {key: artifact_dir / file for key, file in files.items()})
     failed = {keys[key]: error for key, error in failed_stages(artifact_dir, list(keys)).items()}
+    failed.update({keys[key]: f"{why}; the next build rebuilds it" for key, why in tampered.items()})
     report = validate_recipe(recipe, root, artifact_dir, progress=_progress, failed=failed)
     write_reports(report, artifact_dir)
     _progress("")

@@ -101,13 +101,15 @@ def dependency_file(artifact: Path) -> Path:
 
 
 def model_file_deps(item: Loaded) -> list[str]:
-    """The weights file and the model's in-project source file(s), or the source ONNX file."""
+    """The weights file, the model's in-project source file(s) and the files its patches read (torch::calibrate:
+    the validation samples), or the source ONNX file."""
     if item.recipe.model.onnx is not None:
         return [str(item.root / item.recipe.model.onnx)]
     deps = [str(p) for p in fingerprint.project_source_files(item.recipe, item.root)]
     if item.recipe.model.weights is not None:
         deps.append(str(item.root / item.recipe.model.weights.path))
-    return deps
+    patch_files = (file for patch in item.recipe.model.patches for file in patch.file_deps(item.recipe))
+    return deps + [str(item.root / file) for file in dict.fromkeys(patch_files)]
 
 
 def labels_deps(item: Loaded) -> list[str]:

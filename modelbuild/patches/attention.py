@@ -19,7 +19,7 @@ class DisableMhaFastpath(ModelPatch):
     The fused ops are what coremltools' torch frontend cannot convert ("PyTorch convert function for
     op '_native_multi_head_attention' not implemented", torchvision vit_b_16). Each such module runs
     its forward with torch.backends.mha's fast path off and restores the flag after every call, so
-    eager validation, torch.jit.trace and torch.onnx.export all see the same composite ops.
+    eager validation, torch.jit.trace, torch.onnx.export and torch.export all see composite ops.
     Outputs are the same up to float rounding. Applied to every PyTorch model without being listed.
     """
 

@@ -50,7 +50,8 @@ def redraw_weights(model: nn.Module, generator: torch.Generator, redraw_below: f
             all_zero = not bool(weight.any())
             if weight.ndim >= 2:
                 std = 1.0 / math.sqrt(weight[0].numel())
-                too_small = isinstance(module, nn.Linear) and float(weight.double().pow(2).mean().sqrt()) < redraw_below * std
+                rms = float(weight.double().pow(2).mean().sqrt())
+                too_small = isinstance(module, nn.Linear) and rms < redraw_below * std
                 if all_zero or too_small:
                     weight.copy_(torch.empty_like(weight).normal_(0.0, std, generator=generator))
                     redrawn.append(name)

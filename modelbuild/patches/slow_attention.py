@@ -6,8 +6,8 @@ nested tensors) in eval mode without grad, when `torch.backends.mha` allows it.
 Tracing then records those kernels, which coremltools cannot convert. Here each
 such module's class is swapped for a subclass whose forward runs with the flag
 off and restores it afterwards, so the model object itself takes the composite
-path in eager runs, torch.jit.trace and torch.onnx.export alike, and no global
-state outlives a forward call.
+path in eager runs, torch.jit.trace and torch.onnx.export alike (torch.export
+keeps off the fast path by itself), and no global state outlives a forward call.
 """
 from __future__ import annotations
 
@@ -32,9 +32,15 @@ def fastpath_disabled() -> Iterator[None]:
 
 
 class SlowPath:
-    """Mixin: the module's own forward, run with the fast path disabled."""
+    """Mixin: the module's own forward, run with the fast path disabled.
+
+    Under torch.export / dynamo (which cannot trace the flag's setter) the forward runs as it
+    is: their make_fx tracing already keeps MultiheadAttention off the fast path.
+    """
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if torch.compiler.is_compiling():
+            return super().forward(*args, **kwargs)  # type: ignore[misc]
         with fastpath_disabled():
             return super().forward(*args, **kwargs)  # type: ignore[misc]
 

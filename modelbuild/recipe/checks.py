@@ -15,7 +15,8 @@ ARTIFACT_SUFFIXES = (".onnx", ".mlmodel", ".mlpackage")
 
 def cross_field_problems(recipe: Recipe) -> list[Problem]:
     """Every problem that involves more than one field of the recipe."""
-    return [*_model_source(recipe), *_patches(recipe), *_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_flexible(recipe), *_denoise(recipe),
+    return [*_model_source(recipe), *_patches(recipe), *_inputs(recipe), *_feature_names(recipe),
+            *_variants(recipe), *_files(recipe), *_flexible(recipe), *_denoise(recipe),
             *_classifier(recipe), *_agreement(recipe), *_tolerances(recipe)]
 
 

@@ -134,3 +134,20 @@ def test_every_built_vit_converts_to_an_ml_program_that_agrees_with_torch(tmp_pa
     with pytest.raises(CoreMLBuildError, match="convert function for op '_native_multi_head_attention' not impl"):
         convert(frontend="torch", torch_model=tiny_vit(), format="mlprogram", minimum_deployment_target="iOS15",
                 **features)
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["non-strict", "strict"])
+@pytest.mark.parametrize("make, shape", [(tiny_vit, (1, 3, 32, 32)), (encoder, (2, 5, 16))], ids=["vit", "encoder"])
+def test_torch_export_traces_the_patched_model_without_fused_ops(make, shape, strict):
+    model = apply_patches(make(), [DISABLE], None)
+    x = torch.rand(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(model, (x,), strict=strict)
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert not {target for target in targets if "_native_multi_head_attention" in target
+                or "_transformer_encoder_layer_fwd" in target}
+    assert "aten.linear.default" in targets  # the projections, computed one by one
+    with torch.no_grad():
+        np.testing.assert_allclose(program.module()(x).numpy(), model(x).numpy(), atol=1e-5)
+    assert torch.backends.mha.get_fastpath_enabled()

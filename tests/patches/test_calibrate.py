@@ -131,7 +131,8 @@ def test_two_processes_with_different_thread_counts_build_identical_weights(tmp_
             "print(state_digest(build_model(load_recipe(root / 'recipes' / 'm.yaml'), root)))")
     digests = set()
     for threads in ("1", "2"):
-        env = {**os.environ, "OMP_NUM_THREADS": threads, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+        env = {**os.environ, "OMP_NUM_THREADS": threads,
+               "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
         digests.add(subprocess.run([sys.executable, "-c", code, str(root)], env=env, capture_output=True, text=True,
                                    check=True).stdout.strip())
     assert digests == {state_digest(build(recipe, root))}

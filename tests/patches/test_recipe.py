@@ -106,8 +106,9 @@ def test_what_calibrate_reads_joins_the_fingerprint_and_the_file_dependencies(tm
 
     edit_recipe(root, lambda data: data["validate"].update(random_samples=3))
     more = tasks.Loaded.of(load_recipe(root / "recipes" / "tiny.yaml"), root)
-    assert fingerprint.changed_fields(fingerprint.onnx_fingerprint(item.recipe),
-                                      fingerprint.onnx_fingerprint(more.recipe)) == ["patch_reads.validate.random_samples"]
+    changed = fingerprint.changed_fields(fingerprint.onnx_fingerprint(item.recipe),
+                                         fingerprint.onnx_fingerprint(more.recipe))
+    assert changed == ["patch_reads.validate.random_samples"]
     plain = load_recipe(tiny(tmp_path / "plain", patched(REPLACE)) / "recipes" / "tiny.yaml")
     assert "patch_reads" not in fingerprint.onnx_fingerprint(plain)
     assert tasks.model_file_deps(tasks.Loaded.of(plain, tmp_path / "plain"))[-1] == \

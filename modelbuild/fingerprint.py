@@ -37,8 +37,10 @@ def _interface(recipe: Recipe) -> dict[str, Any]:
 
 
 def model_fingerprint(recipe: Recipe) -> dict[str, Any]:
-    """What building the PyTorch model reads (the weights file itself is a file dependency)."""
-    return {"model": _dump(recipe.model), **_interface(recipe),
+    """What building the PyTorch model reads (the weights file itself is a file dependency), with the other
+    recipe fields its patches read (torch::calibrate: the validation samples)."""
+    patch_reads = {key: value for patch in recipe.model.patches for key, value in patch.reads(recipe).items()}
+    return {"model": _dump(recipe.model), **_interface(recipe), **({"patch_reads": patch_reads} if patch_reads else {}),
             "torch": tool_version("torch"), "python": sys.version.split()[0]}
 
 

@@ -72,13 +72,15 @@ def in_project(item: Loaded, path: Path) -> str:
 
 
 def model_file_deps(item: Loaded) -> list[str]:
-    """The weights file and the model's in-project source file(s), or the source ONNX file."""
+    """The weights file, the model's in-project source file(s) and the files its patches read (torch::calibrate:
+    the validation samples), or the source ONNX file."""
     if item.recipe.model.onnx is not None:
         return [in_project(item, item.root / item.recipe.model.onnx)]
     deps = [in_project(item, p) for p in fingerprint.project_source_files(item.recipe, item.root)]
     if item.recipe.model.weights is not None:
         deps.append(in_project(item, item.root / item.recipe.model.weights.path))
-    return deps
+    patch_files = (file for patch in item.recipe.model.patches for file in patch.file_deps(item.recipe))
+    return deps + [in_project(item, item.root / file) for file in dict.fromkeys(patch_files)]
 
 
 def labels_deps(item: Loaded) -> list[str]:

@@ -43,8 +43,11 @@ def import_factory(factory: str) -> Any:
 
 
 def build_model(recipe: Recipe, root: Path) -> "torch.nn.Module":
-    """Construct the model (seeded), call its init method, load weights, switch to eval mode."""
+    """Construct the model (seeded), call its init method, load weights, switch to eval mode,
+    apply the model patches (see modelbuild.patches), wrap it in model.normalize."""
     import torch
+
+    from modelbuild.patches import PatchError, patch_model
 
     source = recipe.model
     torch.manual_seed(source.seed)
@@ -65,6 +68,10 @@ def build_model(recipe: Recipe, root: Path) -> "torch.nn.Module":
                       f"initialisation (seed {source.seed})", BuildWarning, stacklevel=2)
     else:
         load_weights(model, root / source.weights.path, source.weights)
+    try:
+        model = patch_model(model.eval(), recipe, root)
+    except PatchError as err:
+        raise ModelBuildError(str(err)) from err
     if source.normalize is not None:
         from modelbuild.zoo.normalize import Normalized
 

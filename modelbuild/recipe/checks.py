@@ -16,7 +16,8 @@ ARTIFACT_SUFFIXES = (".onnx", ".mlmodel", ".mlpackage")
 
 def cross_field_problems(recipe: Recipe) -> list[Problem]:
     """Every problem that involves more than one field of the recipe."""
-    return [*_model_source(recipe), *_inputs(recipe), *_feature_names(recipe), *_variants(recipe), *_files(recipe), *_flexible(recipe), *_denoise(recipe),
+    return [*_model_source(recipe), *_patches(recipe), *_inputs(recipe), *_feature_names(recipe),
+            *_variants(recipe), *_files(recipe), *_flexible(recipe), *_denoise(recipe),
             *_classifier(recipe), *_agreement(recipe), *_tolerances(recipe), *_allow_flat(recipe)]
 
 
@@ -105,6 +106,8 @@ def _model_source(recipe: Recipe) -> Iterator[Problem]:
             yield ("model", key), "applies to a PyTorch factory, not to an ONNX source"
     if source.args:
         yield ("model", "args"), "applies to a PyTorch factory, not to an ONNX source"
+    if source.patches:
+        yield ("model", "patches"), "model patches edit a PyTorch model; an ONNX source has none (use onnx.surgery)"
     for variant, spec in recipe.coreml.items():
         if spec.frontend == "torch":
             yield ("coreml", variant, "frontend"), "an ONNX-source recipe has no PyTorch model: use frontend onnx"
@@ -112,6 +115,12 @@ def _model_source(recipe: Recipe) -> Iterator[Problem]:
         for name, reference in recipe.agreement.models.items():
             if reference == "torch":
                 yield ("agreement", "models", name), "an ONNX-source recipe has no PyTorch model; use onnx"
+
+
+def _patches(recipe: Recipe) -> Iterator[Problem]:
+    for index, patch in enumerate(recipe.model.patches):
+        for path, message in patch.recipe_problems(recipe):
+            yield ("model", "patches", index, *path), message
 
 
 def _flexible(recipe: Recipe) -> Iterator[Problem]:

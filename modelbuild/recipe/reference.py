@@ -16,12 +16,17 @@ from modelbuild.recipe.schema import Recipe
 
 
 def reference_markdown() -> str:
-    """What README.md embeds: the recipe reference, then the surgery steps."""
+    """What README.md embeds: the recipe reference, then the surgery steps, then the model patches."""
+    from modelbuild.patches import ALWAYS_APPLIED, patches_markdown
     from modelbuild.surgery.reference import steps_markdown
 
+    always = ", ".join(f"`{patch['step']}`" for patch in ALWAYS_APPLIED)
     return (recipe_reference_markdown() + "\n### Surgery steps\n\nListed under `onnx.surgery` or "
             "`coreml.<variant>.surgery` as mappings with a `step` id and the step's keys, applied in order.\n\n"
-            + steps_markdown())
+            + steps_markdown() + "\n### Model patches\n\nListed under `model.patches` as mappings with a `step` "
+            "id and the patch's keys, applied in order to the PyTorch model after its weights are loaded and "
+            f"before `model.normalize` wraps it. Every PyTorch model gets {always} first, listed or not.\n\n"
+            + patches_markdown())
 
 
 def recipe_reference_markdown() -> str:

@@ -18,6 +18,7 @@ from typing import Annotated, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from modelbuild.patches import torch_patch_models
 from modelbuild.surgery import coreml_step_models, onnx_step_models
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -69,6 +70,8 @@ FORMAT_SUFFIX = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}
 # One surgery step: a mapping whose `step` id picks the parameter model (see modelbuild.surgery).
 OnnxStep = Annotated[Union[tuple(onnx_step_models().values())], Field(discriminator="step")]
 CoreMLStep = Annotated[Union[tuple(coreml_step_models().values())], Field(discriminator="step")]
+# One model patch, the same way (see modelbuild.patches).
+TorchPatch = Annotated[Union[tuple(torch_patch_models().values())], Field(discriminator="step")]
 
 
 class Strict(BaseModel):
@@ -116,6 +119,9 @@ class ModelSource(Strict):
     seed: int = Field(0, description="torch.manual_seed before construction, for reproducible initialisation.")
     normalize: Normalize | None = Field(None, description="Optional per-channel normalisation of the first input, "
                                                           "built into the graph.")
+    patches: list[TorchPatch] = Field(default_factory=list, description="Model patches applied in order after the "
+                                                                        "weights are loaded, before normalize wraps "
+                                                                        "the model (see the model patch reference).")
 
     @field_validator("factory")
     @classmethod

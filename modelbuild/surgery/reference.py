@@ -15,7 +15,9 @@ from modelbuild.surgery.registry import COREML_STEPS, ONNX_STEPS, StepRegistry
 _JSON_TYPES = {"string": "str", "integer": "int", "boolean": "bool", "number": "float", "null": "null"}
 
 
-def _type_text(prop: dict[str, Any]) -> str:
+def _type_text(prop: dict[str, Any] | bool) -> str:
+    if not isinstance(prop, dict):  # `additionalProperties: true` of a dict[str, Any]
+        return "any"
     if "enum" in prop:
         return " | ".join(json.dumps(v) for v in prop["enum"])
     if "anyOf" in prop:
@@ -37,16 +39,17 @@ def _section(step_id: str, step_class: type) -> str:
         return "\n".join(lines + ["No parameters.", ""])
     lines += ["| parameter | type | default | description |", "|---|---|---|---|"]
     for name, prop in rows:
-        default = "required" if name in required else json.dumps(prop.get("default"))
+        field = step_class.model_fields[name]
+        default = "required" if name in required else json.dumps(
+            prop["default"] if "default" in prop else field.default_factory())
         lines.append(f"| `{name}` | {_type_text(prop)} | {default} | {prop.get('description', '')} |")
     return "\n".join(lines + [""])
 
 
 def steps_markdown(registries: tuple[StepRegistry, ...] = (ONNX_STEPS, COREML_STEPS)) -> str:
-    """Markdown reference of every registered step, ONNX steps first."""
+    """Markdown reference of every step of `registries` (default: ONNX steps, then Core ML steps)."""
     parts = []
     for registry in registries:
-        title = "ONNX" if registry.target == "onnx" else "Core ML"
-        parts.append(f"## {title} surgery steps\n")
+        parts.append(f"## {registry.label} {registry.plural}\n")
         parts += [_section(step_id, step_class) for step_id, step_class in registry.models().items()]
     return "\n".join(parts)

@@ -61,10 +61,18 @@ def step_id_of(step_class: type[SurgeryStep]) -> str:
 
 
 class StepRegistry:
-    """Step id -> step class for one target format ('onnx' or 'coreml')."""
+    """Step id -> step class for one target format ('onnx', 'coreml'; 'torch' for model patches).
 
-    def __init__(self, target: str) -> None:
+    `label` names the format and `noun` (`plural`) the kind of step in headings and messages
+    ("Core ML surgery steps", "PyTorch model patches").
+    """
+
+    def __init__(self, target: str, label: str | None = None, noun: str = "surgery step",
+                 plural: str | None = None) -> None:
         self.target = target
+        self.label = label or target
+        self.noun = noun
+        self.plural = plural or f"{noun}s"
         self._steps: dict[str, type[SurgeryStep]] = {}
 
     def register(self, step_class: S) -> S:
@@ -74,13 +82,13 @@ class StepRegistry:
             raise ValueError(f"Step id {step_id!r} does not belong to the {self.target!r} registry "
                              f"(ids there start with '{self.target}::').")
         if step_id in self._steps:
-            raise ValueError(f"Surgery step {step_id!r} is registered twice "
+            raise ValueError(f"{self.noun.capitalize()} {step_id!r} is registered twice "
                              f"({self._steps[step_id].__name__} and {step_class.__name__}).")
         if "Given:" not in (step_class.__doc__ or "") or "Result:" not in (step_class.__doc__ or ""):
-            raise ValueError(f"Surgery step {step_id!r} needs a 'Given: ... Result: ...' docstring.")
+            raise ValueError(f"{self.noun.capitalize()} {step_id!r} needs a 'Given: ... Result: ...' docstring.")
         for name, field in step_class.model_fields.items():
             if name != "step" and not field.description:
-                raise ValueError(f"Parameter {name!r} of surgery step {step_id!r} needs a description.")
+                raise ValueError(f"Parameter {name!r} of {self.noun} {step_id!r} needs a description.")
         self._steps[step_id] = step_class
         return step_class
 
@@ -90,7 +98,7 @@ class StepRegistry:
             return self._steps[step_id]
         except KeyError:
             raise UnknownStepError(
-                f"Unknown {self.target} surgery step {step_id!r}. Available {self.target} steps: "
+                f"Unknown {self.target} {self.noun} {step_id!r}. Available {self.target} steps: "
                 f"{', '.join(self)}."
             ) from None
 
@@ -104,14 +112,14 @@ class StepRegistry:
             self.get(raw.step)
             return raw
         if not isinstance(raw, dict) or not isinstance(raw.get("step"), str):
-            raise SurgeryError(f"A surgery step must be a mapping with a 'step' id; got {raw!r}.")
+            raise SurgeryError(f"A {self.noun} must be a mapping with a 'step' id; got {raw!r}.")
         step_class = self.get(raw["step"])
         try:
             return step_class.model_validate(raw)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, error['loc'])) or 'step'}: {error['msg']}"
                                  for error in exc.errors())
-            raise SurgeryError(f"Invalid parameters for surgery step {raw['step']!r}: {problems}. "
+            raise SurgeryError(f"Invalid parameters for {self.noun} {raw['step']!r}: {problems}. "
                                f"Accepted parameters: {', '.join(step_class.model_fields)}.") from exc
 
     def __contains__(self, step_id: object) -> bool:
@@ -124,8 +132,8 @@ class StepRegistry:
         return len(self._steps)
 
 
-ONNX_STEPS = StepRegistry("onnx")
-COREML_STEPS = StepRegistry("coreml")
+ONNX_STEPS = StepRegistry("onnx", "ONNX")
+COREML_STEPS = StepRegistry("coreml", "Core ML")
 REGISTRIES = {registry.target: registry for registry in (ONNX_STEPS, COREML_STEPS)}
 
 

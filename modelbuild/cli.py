@@ -1,8 +1,9 @@
-"""The `modelbuild` command line: check, schema, inspect, predict."""
+"""The `modelbuild` command line: build, check, schema, inspect, predict."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -62,10 +63,11 @@ def _inspect(args: argparse.Namespace) -> int:
     from modelbuild.inspection import InspectError, describe_file
 
     try:
-        print(describe_file(Path(args.path)))
+        text = describe_file(Path(args.path))
     except InspectError as err:
         print(err, file=sys.stderr)
-        return 1
+        return BAD_INPUT
+    print(text)
     return 0
 
 
@@ -73,11 +75,27 @@ def _predict(args: argparse.Namespace) -> int:
     from modelbuild.runtime.predict_cli import PredictCliError, predict_command
 
     try:
-        print(predict_command(Path(args.path), args.input, args.output, backend=args.backend))
+        text = predict_command(Path(args.path), args.input, args.output, backend=args.backend)
     except PredictCliError as err:
         print(err, file=sys.stderr)
-        return 1
+        return BAD_INPUT
+    print(text)
     return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    import os
+
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    from modelbuild import tasks
+    from modelbuild.build_lock import NO_WAIT_VARIABLE
+
+    if args.no_wait:
+        os.environ[NO_WAIT_VARIABLE] = "1"
+    options = ["-n", str(args.processes)] if args.processes else []
+    return DoitMain(ModuleTaskLoader(tasks)).run(["run", *options, *(args.targets or ["build"])])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,9 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelbuild", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    build = sub.add_parser("build", help="build the recipes of the project in the current folder (runs doit)")
+    build.add_argument("targets", nargs="*", metavar="TARGET", help="doit targets, e.g. build:ffdnet or "
+                                                                    "coreml:ffdnet.image (default: every recipe)")
+    build.add_argument("--no-wait", action="store_true", help="stop at once (exit code 3) if another build of "
+                                                              "this project is running, instead of waiting")
+    build.add_argument("-n", "--processes", type=int, default=0, help="run up to N stages in parallel")
+    build.set_defaults(run=_build)
+
     check = sub.add_parser("check", help="validate recipe files and report every problem")
     check.add_argument("recipes", nargs="+", metavar="RECIPE")
-    check.add_argument("--fast", action="store_true", help="only the schema and file checks (no imports)")
+    check.add_argument("--no-import", "--fast", dest="fast", action="store_true",
+                       help="only the schema and file checks: import and run nothing of the recipe's (its factory, "
+                            "labels or patch modules)")
     check.set_defaults(run=_check)
 
     schema = sub.add_parser("schema", help="print the recipe JSON Schema (for editors)")
@@ -109,7 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+BAD_INPUT = 2  # exit code for a problem with what the command was given (as argparse uses for bad options)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `modelbuild` and `python -m modelbuild`."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # `modelbuild inspect X | head`: the reader has gone, so has the point of writing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

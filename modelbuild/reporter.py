@@ -6,14 +6,28 @@ hides the verdict tasks when they pass, and names a failed verdict after its pub
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from doit.reporter import ConsoleReporter
+
+from modelbuild.build_lock import BuildLock
 
 VERDICT = "_verdict"
 STAGES = ("_onnx:", "_coreml:")
 
 
 class StageReporter(ConsoleReporter):
-    """doit's console output, with the private stage tasks shown under their public names."""
+    """doit's console output, with the private stage tasks shown under their public names. It also holds
+    the project's build lock (`modelbuild.build_lock`) from before the first task until the run ends."""
+
+    def initialize(self, tasks, selected_tasks):
+        self.lock = BuildLock(Path.cwd())
+        self.lock.acquire(write=lambda line: self.write(line + "\n"))
+
+    def complete_run(self):
+        super().complete_run()
+        if getattr(self, "lock", None) is not None:
+            self.lock.release()
 
     def execute_task(self, task):
         if _shown_as(task) is not None:
@@ -36,8 +50,6 @@ class StageReporter(ConsoleReporter):
         self.write(f"{result['exception'].get_name()} - {name}\n")
         if write_exception:
             self.write(result["exception"].get_msg() + "\n")
-
-
 
 
 def _shown_as(task) -> str | None:

@@ -26,6 +26,8 @@ def import_object(reference: str, field: str = "model.factory") -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as err:
         raise ModelBuildError(f"{field}: cannot import module {module_name!r}: {err}") from None
+    except Exception as err:  # the module is user code: a SyntaxError or an error it raises while importing
+        raise ModelBuildError(f"{field}: importing module {module_name!r} failed: {type(err).__name__}: {err}") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)

@@ -316,10 +316,10 @@ def test_cli_prints_the_description(image_mlmodel):
     assert "Failed to load" not in result.stdout + result.stderr
 
 
-def test_cli_missing_file_exits_1_with_the_message(tmp_path):
+def test_cli_missing_file_exits_2_with_the_message(tmp_path):
     missing = tmp_path / "absent.mlmodel"
     result = _cli(str(missing))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout == ""
     assert f"Cannot inspect {missing}: there is no file or folder at that path" in result.stderr
 

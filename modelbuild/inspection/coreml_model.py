@@ -34,7 +34,19 @@ def describe_coreml(path: Path) -> dict[str, Any]:
     if spec.WhichOneof("Type") is None:
         raise InspectError(f"Cannot read {path} as a Core ML model: the spec names no model type; "
                            f"inspect accepts a valid {ACCEPTED} file.")
+    _check_weights(path, spec)
     return {"format": "coreml", **describe_spec(spec)}
+
+
+def _check_weights(path: Path, spec: Any) -> None:
+    """Refuse a package whose weight file does not hold the blobs its program refers to."""
+    from modelbuild.runtime.mil.blobs import blob_problems
+
+    weights = path / "Data" / "com.apple.CoreML" / "weights" if path.is_dir() else None
+    problems = blob_problems(spec, weights if weights is not None and weights.is_dir() else None)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InspectError(f"Cannot inspect {path}: its weights are damaged: {problems[0]}{more}.")
 
 
 def describe_spec(spec: Any) -> dict[str, Any]:

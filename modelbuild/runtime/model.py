@@ -222,6 +222,15 @@ def make_reference_executor(spec: Any, weights_dir: Path | None, inputs: dict[st
 
 
 def load(source: Any, *, backend: str = "auto", weights_dir: str | Path | None = None) -> Model:
-    """Load a Core ML model from a path, a spec or an MLModel, for the given backend."""
+    """Load a Core ML model from a path, a spec or an MLModel, for the given backend.
+
+    An ML Program's weight files are checked against the program first (a truncated or
+    overwritten weight.bin is refused here, with the file and offset, not deep in a prediction)."""
+    from modelbuild.runtime.mil.blobs import blob_problems
+
     spec, found_weights, mlmodel, path = _read_source(source, weights_dir)
+    problems = blob_problems(spec, found_weights)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ModelRuntimeError(f"The weights of {str(path or 'the model')!r} are damaged: {problems[0]}{more}.")
     return Model(spec, backend=backend, weights_dir=found_weights, mlmodel=mlmodel, path=path)

@@ -41,15 +41,21 @@ def _read_value(name: str, value: str, desc: FeatureDescription) -> Any:
     if path.suffix.lower() in IMAGE_SUFFIXES:
         if not path.exists():
             raise PredictCliError(f"--input {name}: no image file at {value!r}.")
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
 
-        with Image.open(path) as opened:
-            image = opened.copy()
+        try:
+            with Image.open(path) as opened:
+                image = opened.copy()
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            raise PredictCliError(f"--input {name}: {value!r} is not an image that can be read ({err}).") from None
         return image if desc.kind == "image" else _image_as_array(image, desc)
     if path.suffix.lower() == ".npy":
         if not path.exists():
             raise PredictCliError(f"--input {name}: no .npy file at {value!r}.")
-        return np.load(path)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise PredictCliError(f"--input {name}: {value!r} is not a numeric .npy array ({err}).") from None
     try:
         number = float(value)
     except ValueError:
@@ -101,6 +107,8 @@ def predict_command(path: Path, input_specs: list[str], out_dir: Path | None, ba
     """Run the model at `path` on the given inputs; return a report (and write files to out_dir)."""
     from modelbuild.runtime.model import load
 
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise PredictCliError(f"-o {out_dir}: that is a file; give a folder (it is created if missing).")
     try:
         model = load(path, backend=backend)
     except ModelRuntimeError as err:

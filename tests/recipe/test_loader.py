@@ -208,3 +208,32 @@ def test_check_command_imports_a_factory_module_kept_in_the_project(project, tmp
     result = subprocess.run([str(console_script), "check", str(path)], capture_output=True, text=True, cwd=tmp_path.parent)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{path}: ok (ffdnet: 0 Core ML variant(s))"
+
+
+def test_check_no_import_runs_nothing_of_the_recipe(project):
+    (project / "sideeffect_models.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('imported.txt').write_text('ran')\n"
+        "import torch\n\ndef Net():\n    return torch.nn.Linear(3, 2)\n")
+    data = copy.deepcopy(BASE)
+    data.update(model={"factory": "sideeffect_models:Net"}, inputs={"x": {"shape": [1, 3]}}, outputs={"y": {}},
+                coreml={}, validate={})
+    path = project / "recipes" / "x.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    quiet = subprocess.run([sys.executable, "-m", "modelbuild", "check", "--no-import", str(path)],
+                           capture_output=True, text=True)
+    assert quiet.returncode == 0 and not (project / "imported.txt").exists()
+    full = subprocess.run([sys.executable, "-m", "modelbuild", "check", str(path)], capture_output=True, text=True)
+    assert full.returncode == 0 and (project / "imported.txt").read_text() == "ran"
+
+
+def test_check_reports_a_factory_module_that_fails_to_import(project):
+    (project / "broken_models.py").write_text("raise RuntimeError('no GPU found')\n")
+    data = copy.deepcopy(BASE)
+    data.update(model={"factory": "broken_models:Net"}, inputs={"x": {"shape": [1, 3]}}, outputs={"y": {}},
+                coreml={}, validate={})
+    path = project / "recipes" / "x.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = subprocess.run([sys.executable, "-m", "modelbuild", "check", str(path)], capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"{path}: model.factory: importing module 'broken_models' failed: "
+                                     "RuntimeError: no GPU found")

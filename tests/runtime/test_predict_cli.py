@@ -76,4 +76,4 @@ def test_python_dash_m_modelbuild_predict(model_path, tmp_path):
     assert "Failed to load" not in done.stdout + done.stderr
     bad = subprocess.run([sys.executable, "-m", "modelbuild", "predict", str(tmp_path / "nope.mlmodel")],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 1 and "No Core ML model at" in bad.stderr
+    assert bad.returncode == 2 and "No Core ML model at" in bad.stderr

@@ -140,3 +140,22 @@ def test_manifest_records_every_artifact_with_its_plain_sha256(built):
     assert set(manifest["artifacts"]["validate"]["outputs"]) == {"report.md", "report.html"}
     timings = json.loads((folder / "timings.json").read_text())
     assert sorted(timings) == sorted(manifest["artifacts"]) and all(t["seconds"] >= 0 for t in timings.values())
+
+
+def test_parallel_build_gives_the_serial_build_byte_for_byte(built, monkeypatch, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    serial = {p.name: p.read_bytes() for p in (built / "artifacts" / "tiny").iterdir() if p.is_file()}
+    shutil.rmtree(built / "artifacts")
+    for state in built.glob(".doit.db*"):
+        state.unlink()
+    # in a fresh process, as users run it: doit forks its workers, and a process that has imported torch
+    # (this one) must not fork
+    result = subprocess.run([sys.executable, "-m", "modelbuild", "build", "-n", "2", "build:tiny"], cwd=built,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    parallel = {p.name: p.read_bytes() for p in (built / "artifacts" / "tiny").iterdir() if p.is_file()}
+    assert sorted(parallel) == sorted(serial)
+    assert [name for name in serial if name != "timings.json" and parallel[name] != serial[name]] == []

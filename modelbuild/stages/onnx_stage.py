@@ -1,5 +1,7 @@
 """ONNX stage: export (or copy the source ONNX file), surgery, onnx.checker, then onnxruntime vs the reference.
 
+The export uses the TorchScript exporter, or torch.onnx's dynamo exporter with `onnx.exporter: dynamo`.
+
 The reference is the PyTorch model, or for an ONNX-source recipe the source file itself
 (so that surgery steps are proven not to change what the model computes).
 """
@@ -56,7 +58,8 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
             table = ", ".join(f"{name}: {err:.3g}" for name, err in errors.items())
             raise OnnxExportError(f"onnxruntime disagrees with {reference} on the example inputs: max abs error "
                                   f"{table} > onnx.max_abs_error {recipe.onnx.max_abs_error:g}")
-    return {"opset": recipe.onnx.opset, "reference": reference, "max_abs_error_vs_reference": errors,
+    return {"opset": recipe.onnx.opset, "exporter": recipe.onnx.exporter if recipe.model.onnx is None else None,
+            "reference": reference, "max_abs_error_vs_reference": errors,
             "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -79,6 +82,12 @@ def _run_torch(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 
 def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> None:
+    """Export with the recipe's exporter: the TorchScript one (below) or dynamo (modelbuild.stages.onnx_dynamo)."""
+    if recipe.onnx.exporter == "dynamo":
+        from modelbuild.stages.onnx_dynamo import export_dynamo
+
+        export_dynamo(model, feeds, recipe, path)
+        return
     import torch
 
     from modelbuild.shapes import onnx_dynamic_axes

@@ -8,15 +8,20 @@ import textwrap
 
 import numpy as np
 import onnx
+import onnxruntime
 import pytest
 import torch
 from projects import REPO, edit_recipe, make_tiny_project
+from torch.utils._sympy.numbers import int_oo
 
 from modelbuild import runtime
 from modelbuild.recipe import load_recipe
+from modelbuild.recipe.schema import Input
+from modelbuild.shapes import export_bounds
 from modelbuild.stages.coreml_stage import build_coreml
 from modelbuild.stages.onnx_dynamo import convert_opset
 from modelbuild.stages.onnx_stage import OnnxExportError, export_onnx
+from modelbuild.torch_export import dynamic_shapes
 from modelbuild.torch_model import build_model
 from modelbuild.validation.runners import OnnxRunner
 
@@ -39,6 +44,19 @@ def _metadata(model: onnx.ModelProto) -> list[str]:
     graph = model.graph
     return [p.key for item in [*graph.node, *graph.input, *graph.output, *graph.value_info, *graph.initializer]
             for p in item.metadata_props]
+
+
+def test_bounds_of_ranges_and_enumerated_shapes():
+    ranged = Input.model_validate({"shape": [1, 3, 64, 64], "flexible": {"range": {3: [32, -1], 2: [16, 128]}}})
+    enumerated = Input.model_validate({"shape": [1, 3, 64, 64],
+                                       "flexible": {"enumerated": [[1, 3, 64, 64], [1, 3, 32, 96], [1, 3, 48, 80]]}})
+    assert export_bounds(ranged) == {2: (16, 128), 3: (32, None)}  # unbounded: no max
+    assert export_bounds(enumerated) == {2: (32, 64), 3: (64, 96)}  # the smallest and largest size of each
+    assert export_bounds(Input.model_validate({"shape": [1]})) == {}
+    [image, sigma] = dynamic_shapes(["image", "sigma"], [export_bounds(ranged), {}])
+    assert sigma is None and {d: (dim.__name__, dim.min, dim.max) for d, dim in image.items()} == {
+        2: ("image_2", 16, 128), 3: ("image_3", 32, int_oo)}
+    assert dynamic_shapes(["sigma"], [{}]) is None
 
 
 def test_dynamo_export_agrees_with_torch_and_converts_with_onnx2coreml(tiny_project):
@@ -102,8 +120,6 @@ def test_opset_17_is_converted_down_after_optimisation():
     assert {a.name for a in node.attribute} == {"axes", "keepdims"}
     x = np.random.default_rng(1).standard_normal((1, 2, 4, 4)).astype(np.float32)
     expected = _MeanPool()(torch.from_numpy(x)).numpy()
-    import onnxruntime
-
     session = onnxruntime.InferenceSession(converted.SerializeToString(), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0], expected, atol=1e-7)
 
@@ -121,6 +137,8 @@ _EXPORT_IN_A_FRESH_PROCESS = textwrap.dedent("""
     import sys
     from pathlib import Path
     from modelbuild.recipe import load_recipe
+from modelbuild.recipe.schema import Input
+from modelbuild.shapes import export_bounds
     from modelbuild.stages.onnx_stage import export_onnx
     root = Path(sys.argv[1])
     export_onnx(load_recipe(root / "recipes" / "tiny.yaml"), root, root / "tiny.onnx")

@@ -38,8 +38,7 @@ def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, targ
 
         mlmodel = apply_steps(mlmodel, spec.surgery)
     save_mlmodel(mlmodel, target)
-    return {"frontend": spec.frontend, **({"capture": spec.capture} if spec.frontend == "torch" else {}),
-            "format": spec.format,
+    return {"frontend": spec.frontend, "format": spec.format,
             "minimum_deployment_target": spec.minimum_deployment_target,
             "compute_precision": spec.compute_precision,
             "seconds": round(time.perf_counter() - started, 3)}

@@ -29,17 +29,19 @@ def _report_and_manifest(artifacts):
     return report, manifest
 
 
-def _check_paths_recorded(manifest: dict, onnx_file) -> None:
-    assert manifest["onnx"]["exporter"] == "dynamo"
-    assert all(entry["capture"] == "export" for name, entry in manifest.items()
-               if name.startswith("coreml.") and entry["frontend"] == "torch")
+def _check_paths_recorded(manifest: dict, onnx_file, torch_variants: int) -> None:
+    """The manifest's fingerprints say which exporter and captures built the artifacts."""
+    assert manifest["onnx"]["fingerprint"]["onnx"]["exporter"] == "dynamo"
+    captures = [entry["fingerprint"]["variant"]["capture"] for name, entry in manifest.items()
+                if name.startswith("coreml.") and entry["frontend"] == "torch"]
+    assert captures == ["export"] * torch_variants
     assert [o.version for o in onnx.load(str(onnx_file)).opset_import if o.domain == ""] == [17]
 
 
 def test_ffdnet(tmp_path_factory):
     artifacts = build_shipped_recipe(tmp_path_factory, "ffdnet", new_paths)
     report, manifest = _report_and_manifest(artifacts)
-    _check_paths_recorded(manifest, artifacts / "FFDNet.onnx")
+    _check_paths_recorded(manifest, artifacts / "FFDNet.onnx", torch_variants=0)
     assert report["passed"]
     assert {c["artifact"] for c in report["comparisons"]} == {"onnx", "multiarray", "image"}
     assert all(c["passed"] for c in report["comparisons"])
@@ -48,10 +50,9 @@ def test_ffdnet(tmp_path_factory):
 def test_ffdnet_flexible(tmp_path_factory):
     artifacts = build_shipped_recipe(tmp_path_factory, "ffdnet_flexible", new_paths)
     report, manifest = _report_and_manifest(artifacts)
-    _check_paths_recorded(manifest, artifacts / "FFDNet_flexible.onnx")
+    _check_paths_recorded(manifest, artifacts / "FFDNet_flexible.onnx", torch_variants=4)
     assert report["passed"]
     for variant in ("multiarray", "image", "program", "image_program"):
-        assert manifest[f"coreml.{variant}"]["capture"] == "export"
         mine = [c for c in report["comparisons"] if c["artifact"] == variant]
         assert len(mine) == 6 and all(c["passed"] for c in mine)  # 5 sizes, odd ones included, and one refused
     dims = onnx.load(str(artifacts / "FFDNet_flexible.onnx")).graph.input[0].type.tensor_type.shape.dim
@@ -61,7 +62,7 @@ def test_ffdnet_flexible(tmp_path_factory):
 def test_resnet50(tmp_path_factory):
     artifacts = build_shipped_recipe(tmp_path_factory, "resnet50", new_paths)
     report, manifest = _report_and_manifest(artifacts)
-    _check_paths_recorded(manifest, artifacts / "ResNet50.onnx")
+    _check_paths_recorded(manifest, artifacts / "ResNet50.onnx", torch_variants=4)
     assert report["passed"]
     fp32 = [c for c in report["comparisons"] if "fp16" not in c["artifact"]]
     assert len(fp32) == 5 * 4 and all(c["figures"]["top1"] == 1.0 for c in fp32)

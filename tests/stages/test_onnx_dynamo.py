@@ -137,8 +137,6 @@ _EXPORT_IN_A_FRESH_PROCESS = textwrap.dedent("""
     import sys
     from pathlib import Path
     from modelbuild.recipe import load_recipe
-from modelbuild.recipe.schema import Input
-from modelbuild.shapes import export_bounds
     from modelbuild.stages.onnx_stage import export_onnx
     root = Path(sys.argv[1])
     export_onnx(load_recipe(root / "recipes" / "tiny.yaml"), root, root / "tiny.onnx")

@@ -12,7 +12,7 @@ node and weight names stay those of the model.
 from __future__ import annotations
 
 import dataclasses
-import types
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,14 +29,15 @@ def select_outputs(model: Any, recipe: Recipe) -> Any:
     names = list(recipe.outputs)
     paths = {name: spec.path for name, spec in recipe.outputs.items()}
 
-    def forward(self, *args, **kwargs):
+    @functools.wraps(original)  # keeps forward()'s signature: torch.export maps inputs to dynamic shapes by it
+    def forward(*args, **kwargs):
         result = original(*args, **kwargs)
         if _plain(result, len(names)) and not any(paths.values()):
             return result
         picked = tuple(pick(result, name, position, paths[name], len(names)) for position, name in enumerate(names))
         return picked[0] if len(picked) == 1 else picked
 
-    model.forward = types.MethodType(forward, model)
+    model.forward = forward
     return model
 
 

@@ -1,11 +1,12 @@
 """Flexible input shapes of a recipe: which shapes are allowed, which to validate at, which must be refused.
 
 Pure and light (no torch, onnx or coremltools): used by the recipe checks, the ONNX export
-(dynamic axes), the Core ML stage and validation.
+(dynamic axes, or torch.export bounds for the dynamo exporter), the Core ML stage and validation.
 """
 from __future__ import annotations
 
 from modelbuild.recipe.schema import Input, Recipe
+from modelbuild.torch_export import Bounds, span
 
 
 def flexible_dims(spec: Input) -> list[int]:
@@ -99,3 +100,18 @@ def onnx_dynamic_axes(recipe: Recipe) -> dict[str, dict[int, str]]:
     """torch.onnx.export dynamic_axes for the flexible dimensions (named <input>_<dim>)."""
     return {name: {d: f"{name}_{d}" for d in flexible_dims(spec)}
             for name, spec in recipe.inputs.items() if flexible_dims(spec)}
+
+
+def export_bounds(spec: Input) -> Bounds:
+    """torch.export bounds of the flexible dimensions: the declared [min, max] (max -1: None), or for
+    enumerated shapes the smallest and largest size of each dimension that varies."""
+    if spec.flexible is None:
+        return {}
+    if spec.flexible.range is not None:
+        return {d: (low, None if high == -1 else high) for d, (low, high) in sorted(spec.flexible.range.items())}
+    return span([list(spec.shape), *spec.flexible.enumerated])
+
+
+def recipe_export_bounds(recipe: Recipe) -> list[Bounds]:
+    """export_bounds of every input, in forward()'s order."""
+    return [export_bounds(spec) for spec in recipe.inputs.values()]

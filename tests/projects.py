@@ -131,8 +131,9 @@ def make_classifier_project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def build_shipped_recipe(tmp_path_factory, name: str) -> Path:
-    """Copy recipes/<name>.yaml and samples/ into a fresh folder, `doit build:<name>` there; its artifact dir."""
+def build_shipped_recipe(tmp_path_factory, name: str, edit=None) -> Path:
+    """Copy recipes/<name>.yaml and samples/ into a fresh folder, apply `edit(data)` to the copy if given,
+    `doit build:<name>` there; its artifact dir."""
     import shutil
 
     import pytest
@@ -141,6 +142,8 @@ def build_shipped_recipe(tmp_path_factory, name: str) -> Path:
     shutil.copytree(REPO / "samples", root / "samples")
     (root / "recipes").mkdir()
     shutil.copy(REPO / "recipes" / f"{name}.yaml", root / "recipes")
+    if edit is not None:
+        edit_recipe(root, edit, name)
     monkeypatch = pytest.MonkeyPatch()
     try:
         code, _ = run_doit(root, monkeypatch, f"build:{name}")

@@ -2,7 +2,7 @@
 
 One path for both frontends and both formats:
 
-    frontend (onnx2coreml | jit.trace + coremltools torch frontend) -> MIL program
+    frontend (onnx2coreml | jit.trace or torch.export + coremltools torch frontend) -> MIL program
     -> program edits (check shapes, rename, per-channel input scaling,
        image-output deprocessing, classifier softmax, I/O types)
     -> coremltools backend (neuralnetwork | mlprogram; image inputs become
@@ -40,6 +40,7 @@ def convert(
     metadata: Metadata = Metadata(),
     classifier: Classifier | None = None,
     check_onnx_graph: bool = True,
+    capture: str = "trace",
 ) -> Any:
     """Convert a model to Core ML with exactly the declared inputs, outputs and metadata.
 
@@ -50,7 +51,9 @@ def convert(
     exported at their default `shape`; a route that cannot make them flexible
     is refused before converting (see `modelbuild.coreml.flexible`). With a `classifier`, the single output
     (the logits) becomes a predicted-label output and a probability
-    dictionary output (see `modelbuild.coreml.classifier`). Returns a `coremltools.models.MLModel`;
+    dictionary output (see `modelbuild.coreml.classifier`). `capture` is how frontend
+    'torch' captures the model: "trace" (torch.jit.trace) or "export" (torch.export; see
+    `modelbuild.coreml.exported_program`). Returns a `coremltools.models.MLModel`;
     raises `CoreMLBuildError` for anything that cannot work.
     """
     ct = coremltools()
@@ -63,11 +66,14 @@ def convert(
     check_features(outputs, "output")
     if classifier is not None:
         check_classifier(classifier, inputs, outputs)
+    if capture != "trace" and plan.frontend != "torch":
+        raise CoreMLBuildError(f"capture {capture!r} applies to frontend 'torch'; frontend {plan.frontend!r} "
+                               "converts the ONNX file as it is.")
     check_route(frontend, format, inputs, outputs, minimum_deployment_target,
                 onnx_path if check_onnx_graph else None)
     with quiet_conversion() as log:
         try:
-            mlmodel = _convert(ct, plan, onnx_path, torch_model, inputs, outputs, classifier)
+            mlmodel = _convert(ct, plan, onnx_path, torch_model, inputs, outputs, classifier, capture)
         except CoreMLBuildError:
             raise
         except Exception as exc:
@@ -76,18 +82,19 @@ def convert(
         spec = mlmodel.get_spec()
         if plan.frontend == "onnx":  # converted at the default shapes: declare the flexible ones now
             make_spec_flexible(spec, inputs)
-        spec_edits.describe(spec, inputs, None if classifier else outputs, metadata, _frontend_label(plan))
+        spec_edits.describe(spec, inputs, None if classifier else outputs, metadata, _frontend_label(plan, capture))
         if classifier is not None:
             check_classifier_spec(spec, classifier, outputs[0].description)
         return spec_edits.rebuild(ct, mlmodel, spec)
 
 
 def _convert(ct, plan: Plan, onnx_path: Path | None, torch_model: Any,
-             inputs: list[FeatureSpec], outputs: list[FeatureSpec], classifier: Classifier | None) -> Any:
+             inputs: list[FeatureSpec], outputs: list[FeatureSpec], classifier: Classifier | None,
+             capture: str) -> Any:
     if plan.frontend == "onnx":
         program = frontends.onnx_to_program(ct, plan, onnx_path, inputs)
     else:
-        program = frontends.torch_to_program(ct, plan, torch_model, inputs)
+        program = frontends.torch_to_program(ct, plan, torch_model, inputs, capture)
     func = program_edits.main_function(program)
     program_edits.check_signature(func, inputs, outputs)
     program_edits.rename_features(func, [f.name for f in inputs], [f.name for f in outputs])
@@ -116,14 +123,14 @@ def _convert(ct, plan: Plan, onnx_path: Path | None, torch_model: Any,
     return mlmodel
 
 
-def _frontend_label(plan: Plan) -> str:
+def _frontend_label(plan: Plan, capture: str) -> str:
     if plan.frontend == "onnx":
         import onnx2coreml
 
         return f"onnx2coreml {onnx2coreml.__version__}"
     import torch
 
-    return f"torch {torch.__version__} jit.trace"
+    return f"torch {torch.__version__} {'torch.export' if capture == 'export' else 'jit.trace'}"
 
 
 def _failure_message(plan: Plan, exc: Exception, log: str, flexible: bool) -> str:

@@ -77,6 +77,13 @@ class FeatureSpec:
     dtype: Dtype = "float32"  # inputs: the element type the model takes (see `coreml_array_type`)
 
 
+def example_tensors(inputs: list[FeatureSpec]) -> tuple:
+    """Ones of each input's declared (default) shape and dtype: what a torch model is captured on."""
+    import torch
+
+    return tuple(torch.ones(feature.shape, dtype=getattr(torch, feature.dtype)) for feature in inputs)
+
+
 def coreml_array_type(dtype: Dtype) -> str:
     """The multi-array type Core ML gets for an input of `dtype`: Core ML has no int64 or bool arrays, so
     those become INT32 (an ML Program casts them back; a NeuralNetwork computes in float and declares

@@ -6,7 +6,9 @@ both (see `modelbuild.coreml.program_edits` and `modelbuild.coreml.convert`).
 
 - onnx: onnx2coreml's `Converter.to_mil` (onnx2coreml's own `convert` knows
   no image I/O and no iOS13/14 targets; its MIL lowering does).
-- torch: `torch.jit.trace` on example tensors of the declared shapes and dtypes, then
+- torch: `torch.jit.trace` on example tensors of the declared shapes and dtypes
+  (capture "trace"), or `torch.export.export` with the flexible dimensions as Dims
+  (capture "export", see `modelbuild.coreml.exported_program`), then
   `coremltools.convert(..., convert_to="milinternal")` in float32 with the declared
   input types (fp16 is applied later, so I/O never silently turns FLOAT16).
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelbuild.coreml.errors import CoreMLBuildError
-from modelbuild.coreml.features import FeatureSpec
+from modelbuild.coreml.features import FeatureSpec, example_tensors
 from modelbuild.coreml.flexible import ct_shape
 from modelbuild.coreml.program_edits import numpy_array_type
 from modelbuild.coreml.targets import Plan
@@ -78,11 +80,12 @@ def fix_dynamic_input_shapes(model: Any, inputs: list[FeatureSpec]) -> None:
     model.CopyFrom(inferred)
 
 
-def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]) -> Any:
-    """Trace `torch_model` on ones of the declared (default) input shapes and convert it to MIL.
+def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec], capture: str = "trace") -> Any:
+    """Capture `torch_model` on ones of the declared (default) input shapes and convert it to MIL.
 
-    Flexible inputs get their RangeDims / EnumeratedShapes here, so that the
-    program computes shapes instead of baking the default ones in.
+    `capture` "trace" uses torch.jit.trace, "export" torch.export. Flexible inputs
+    get their RangeDims / EnumeratedShapes here, so that the program computes
+    shapes instead of baking the default ones in.
     """
     import torch
 
@@ -96,24 +99,38 @@ def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]
             f"Frontend 'torch' needs the model in eval mode ({type(torch_model).__name__} is in "
             "training mode): call model.eval() first so dropout and batch norm trace as inference."
         )
-    examples = tuple(torch.ones(feature.shape, dtype=getattr(torch, feature.dtype)) for feature in inputs)
-    try:
-        with torch.no_grad():
-            traced = torch.jit.trace(torch_model, examples, check_trace=False)
-    except Exception as exc:
-        raise CoreMLBuildError(
-            f"torch.jit.trace failed on {type(torch_model).__name__} with inputs of shapes "
-            f"{[tuple(f.shape) for f in inputs]}: {exc}"
-        ) from exc
+    if capture == "export":
+        from modelbuild.coreml.exported_program import capture as export_capture
+
+        captured = export_capture(torch_model, inputs)
+    elif capture == "trace":
+        captured = _trace(torch_model, inputs)
+    else:
+        raise CoreMLBuildError(f"Unknown capture {capture!r} for frontend 'torch'; expected 'trace' or 'export'.")
     tensor_types = [
         ct.TensorType(name=feature.name, shape=ct_shape(ct, feature), dtype=numpy_array_type(feature))
         for feature in inputs
     ]
     return ct.convert(
-        traced,
+        captured,
         source="pytorch",
         convert_to="milinternal",
         inputs=tensor_types,
         minimum_deployment_target=plan.target,
         compute_precision=ct.precision.FLOAT32,
     )
+
+
+def _trace(torch_model: Any, inputs: list[FeatureSpec]) -> Any:
+    """torch.jit.trace on ones of the declared (default) input shapes and dtypes."""
+    import torch
+
+    examples = example_tensors(inputs)
+    try:
+        with torch.no_grad():
+            return torch.jit.trace(torch_model, examples, check_trace=False)
+    except Exception as exc:
+        raise CoreMLBuildError(
+            f"torch.jit.trace failed on {type(torch_model).__name__} with inputs of shapes "
+            f"{[tuple(f.shape) for f in inputs]}: {exc}"
+        ) from exc

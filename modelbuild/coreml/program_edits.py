@@ -33,10 +33,15 @@ CHANNEL_SCALE_SCOPE = "modelbuild_image_input"
 
 
 def edit_scopes(func: Any, label: str) -> list[Any]:
-    """The scope infos an op added by modelbuild needs (coremltools checks the frontend's scopes)."""
-    from coremltools.converters.mil.mil.scope import ScopeInfo
+    """The scope infos an op added by modelbuild needs (coremltools checks the frontend's scopes).
 
-    return [ScopeInfo(source=source, data=[label]) for source in func._essential_scope_sources]
+    A torch.export program's debug-handle scope holds integers: an added op has none (None),
+    as the ops coremltools adds itself.
+    """
+    from coremltools.converters.mil.mil.scope import ScopeInfo, ScopeSource
+
+    return [ScopeInfo(source=source, data=[None] if source == ScopeSource.EXIR_DEBUG_HANDLE else [label])
+            for source in func._essential_scope_sources]
 
 
 def main_function(program: Any) -> Any:

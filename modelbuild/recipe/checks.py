@@ -18,7 +18,7 @@ def cross_field_problems(recipe: Recipe) -> list[Problem]:
     """Every problem that involves more than one field of the recipe."""
     return [*_model_source(recipe), *_patches(recipe), *_inputs(recipe), *_feature_names(recipe),
             *_variants(recipe), *_files(recipe), *_flexible(recipe), *_denoise(recipe),
-            *_classifier(recipe), *_agreement(recipe), *_tolerances(recipe), *_allow_flat(recipe)]
+            *_classifier(recipe), *_agreement(recipe), *_tolerances(recipe), *_allow_flat(recipe), *_capture(recipe)]
 
 
 def _inputs(recipe: Recipe) -> Iterator[Problem]:
@@ -108,6 +108,8 @@ def _model_source(recipe: Recipe) -> Iterator[Problem]:
         yield ("model", "args"), "applies to a PyTorch factory, not to an ONNX source"
     if source.patches:
         yield ("model", "patches"), "model patches edit a PyTorch model; an ONNX source has none (use onnx.surgery)"
+    if "exporter" in recipe.onnx.model_fields_set:
+        yield ("onnx", "exporter"), "applies to a PyTorch factory; an ONNX-source recipe's file is copied, not exported"
     for variant, spec in recipe.coreml.items():
         if spec.frontend == "torch":
             yield ("coreml", variant, "frontend"), "an ONNX-source recipe has no PyTorch model: use frontend onnx"
@@ -236,3 +238,11 @@ def _tolerances(recipe: Recipe) -> Iterator[Problem]:
             yield ("validate", "tolerances", artifact), (
                 f"unknown artifact {artifact!r}; expected 'onnx' or one of "
                 f"{', '.join(recipe.coreml) or '(no Core ML variants)'}")
+
+
+def _capture(recipe: Recipe) -> Iterator[Problem]:
+    """`capture` chooses how frontend torch captures the model; frontend onnx converts the ONNX file."""
+    for variant, spec in recipe.coreml.items():
+        if spec.frontend == "onnx" and "capture" in spec.model_fields_set:
+            yield ("coreml", variant, "capture"), ("applies to frontend torch only; frontend onnx converts the "
+                                                   "ONNX file (choose how it is exported with onnx.exporter)")

@@ -203,6 +203,11 @@ class OnnxStage(Strict):
     """The ONNX export."""
 
     opset: int = Field(17, ge=9, le=21, description="ONNX opset version (9 to 21).")
+    exporter: Literal["torchscript", "dynamo"] = Field(
+        "torchscript", description="'torchscript': torch.onnx.export(dynamo=False), the deprecated TorchScript "
+                                   "exporter; 'dynamo': torch.onnx.export(dynamo=True), which captures with "
+                                   "torch.export and writes opset 18 (older opsets are converted down after "
+                                   "optimisation).")
     file: str | None = Field(None, description="File name in artifacts/<recipe>/; default '<recipe>.onnx'.")
     max_error_of_range: float = Field(1e-4, gt=0, description="Largest |onnxruntime - reference| on the example "
                                                               "inputs, as a fraction of each output's value range.")
@@ -244,6 +249,9 @@ class CoreMLVariant(Strict):
 
     frontend: Literal["onnx", "torch"] = Field(description="'onnx': convert the ONNX file with onnx2coreml; "
                                                            "'torch': convert the traced model with coremltools.")
+    capture: Literal["trace", "export"] = Field("trace", description="frontend torch: how the model is captured "
+                                                "for coremltools. 'trace': torch.jit.trace (deprecated TorchScript); "
+                                                "'export': torch.export.export, then run_decompositions({}).")
     format: Literal["neuralnetwork", "mlprogram"] = Field(description="'neuralnetwork' (.mlmodel) or "
                                                                       "'mlprogram' (.mlpackage).")
     minimum_deployment_target: Literal[DEPLOYMENT_TARGETS] = Field(  # type: ignore[valid-type]

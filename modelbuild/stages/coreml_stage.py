@@ -31,6 +31,7 @@ def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, targ
         metadata=metadata(recipe),
         classifier=classifier(recipe, root) if recipe.is_classifier(variant) else None,
         check_onnx_graph=spec.onnx_graph_check,
+        capture=spec.capture,
     )
     if spec.surgery:
         from modelbuild.surgery import apply_steps

@@ -1,5 +1,7 @@
 """ONNX stage: export (or copy the source ONNX file), surgery, onnx.checker, then onnxruntime vs the reference.
 
+The export uses the TorchScript exporter, or torch.onnx's dynamo exporter with `onnx.exporter: dynamo`.
+
 The reference is the PyTorch model, or for an ONNX-source recipe the source file itself
 (so that surgery steps are proven not to change what the model computes).
 """
@@ -92,6 +94,12 @@ def _run_torch(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 
 def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> None:
+    """Export with the recipe's exporter: the TorchScript one (below) or dynamo (modelbuild.stages.onnx_dynamo)."""
+    if recipe.onnx.exporter == "dynamo":
+        from modelbuild.stages.onnx_dynamo import export_dynamo
+
+        export_dynamo(model, feeds, recipe, path)
+        return
     import torch
 
     from modelbuild.shapes import onnx_dynamic_axes

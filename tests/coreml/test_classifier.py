@@ -20,6 +20,7 @@ from torchvision.transforms.functional import normalize
 
 from modelbuild import runtime
 from modelbuild.coreml import Classifier, CoreMLBuildError, FeatureSpec, ImageInput, convert, save_mlmodel
+from modelbuild.coreml.spec_edits import FRONTEND_KEY
 from modelbuild.inspection import describe_file
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -82,9 +83,21 @@ def _convert(model, onnx_path, combination, classifier=CLASSIFIER, **overrides):
 
 
 def test_label_and_probabilities_match_torch(classifier_model, classifier_onnx, combination, tmp_path):
-    format = combination[1]
-    path = save_mlmodel(_convert(classifier_model, classifier_onnx, combination), tmp_path / f"c{SUFFIX[format]}")
-    model = runtime.load(path, backend="reference")
+    _check_label_and_probabilities(classifier_model, _convert(classifier_model, classifier_onnx, combination),
+                                   combination[1], tmp_path)
+
+
+@pytest.mark.parametrize("route", [("torch", "neuralnetwork", "iOS13"), ("torch", "mlprogram", "iOS16")],
+                         ids=["neuralnetwork", "mlprogram"])
+def test_torch_export_capture_gets_every_program_edit(classifier_model, route, tmp_path):
+    """capture 'export': the same names, per-channel image scaling and classifier outputs as the trace."""
+    mlmodel = _convert(classifier_model, None, route, capture="export")
+    assert mlmodel.get_spec().description.metadata.userDefined[FRONTEND_KEY] == f"torch {torch.__version__} torch.export"
+    _check_label_and_probabilities(classifier_model, mlmodel, route[1], tmp_path)
+
+
+def _check_label_and_probabilities(classifier_model, mlmodel, format: str, tmp_path) -> None:
+    model = runtime.load(save_mlmodel(mlmodel, tmp_path / f"c{SUFFIX[format]}"), backend="reference")
     for photo in _photos():
         expected = _torch_probabilities(classifier_model, photo)
         assert expected.max() > 0.05 and np.sort(expected)[-2] < expected.max() - 1e-3  # a clear top-1

@@ -71,15 +71,16 @@ def _save_and_load(mlmodel, format: str, tmp_path: Path):
     return runtime.load(save_mlmodel(mlmodel, tmp_path / f"flexible{SUFFIX[format]}"), backend="reference")
 
 
+@pytest.mark.parametrize("capture", ["trace", "export"])
 @pytest.mark.parametrize("kind", ["range", "enumerated"])
 @pytest.mark.parametrize("variant", ["multiarray", "image"])
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{f}-{t}" for f, t in ROUTES])
-def test_ffdnet_runs_at_every_declared_shape(ffdnet, route, variant, kind, tmp_path):
+def test_ffdnet_runs_at_every_declared_shape(ffdnet, route, variant, kind, capture, tmp_path):
     format, target = route
     flexible, shapes = FLEXIBLE[kind]
     inputs, outputs = _interface(variant, format, flexible)
     mlmodel = convert(frontend="torch", torch_model=ffdnet, inputs=inputs, outputs=outputs, format=format,
-                      minimum_deployment_target=target)
+                      minimum_deployment_target=target, capture=capture)
     model = _save_and_load(mlmodel, format, tmp_path)
     declared = model.inputs["noisy"]
     if kind == "range":
@@ -110,16 +111,20 @@ def test_float16_flexible_ffdnet(ffdnet, route, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("capture", ["trace", "export"])
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{f}-{t}" for f, t in ROUTES])
-def test_ffdnet_pad_odd_runs_at_odd_sizes(ffdnet, route, tmp_path):
-    """FFDNet(pad_odd=True) repeats the last row/column and crops, in the graph: odd sizes in the range work."""
+def test_ffdnet_pad_odd_runs_at_odd_sizes(ffdnet, route, capture, tmp_path):
+    """FFDNet(pad_odd=True) repeats the last row/column and crops, in the graph: odd sizes in the range work.
+
+    With capture 'export' the graph computes the padded size with integer division and the crop with a
+    size-oblivious min: modelbuild.coreml.exported_program makes both convertible."""
     format, target = route
     padded = FFDNet(channels=3, features=8, layers=3, pad_odd=True).eval()
     padded.load_state_dict(ffdnet.state_dict())
     odd_range = Range((None, None, (15, 65, 32), (15, 65, 32)))
     inputs, outputs = _interface("multiarray", format, odd_range)
     mlmodel = convert(frontend="torch", torch_model=padded, inputs=inputs, outputs=outputs, format=format,
-                      minimum_deployment_target=target)
+                      minimum_deployment_target=target, capture=capture)
     model = _save_and_load(mlmodel, format, tmp_path)
     for seed, shape in enumerate([(1, 3, 15, 15), DEFAULT, (1, 3, 65, 65), (1, 3, 33, 20)]):
         _check_at(model, padded, shape, "multiarray", seed)

@@ -67,7 +67,7 @@ CASES = {
         "X:61: nmae: unknown key; expected one of name, description, metadata, model, inputs, outputs, "
         "classifier, onnx, coreml, validate, agreement"),
     "unknown nested key": (_set("coreml", "image", "scael", 1), None,
-        "X:54: coreml.image.scael: unknown key; expected one of frontend, format, minimum_deployment_target, "
+        "X:54: coreml.image.scael: unknown key; expected one of frontend, capture, format, minimum_deployment_target, "
         "compute_precision, file, image_inputs, image_outputs, classifier, fixed_shape, onnx_graph_check, surgery"),
     "wrong type": (_set("inputs", "my_input", "shape", "big"), None,
         "X:15: inputs.my_input.shape: Input should be a valid list, got 'big'"),
@@ -140,6 +140,17 @@ CASES = {
     "surgery step with a bad parameter": (_set("coreml", "image", "surgery", [{"step": "coreml::add_softmax",
                                                                                "nope": 1}]), None,
         "X:55: coreml.image.surgery.0.coreml::add_softmax.nope: unknown key; expected one of step, output, axis"),
+    "unknown ONNX exporter": (_set("onnx", "exporter", "tflite"), None,
+        "X:35: onnx.exporter: Input should be 'torchscript' or 'dynamo', got 'tflite'"),
+    "unknown capture": (_set("coreml", "image", "capture", "script"), None,
+        "X:54: coreml.image.capture: Input should be 'trace' or 'export', got 'script'"),
+    "capture on an onnx variant": (_set("coreml", "image", "capture", "export"), None,
+        "X:54: coreml.image.capture: applies to frontend torch only; frontend onnx converts the ONNX file "
+        "(choose how it is exported with onnx.exporter)"),
+    "exporter of an ONNX-source recipe": (lambda d: (d.update(model={"onnx": "samples/zoo.onnx"}),
+                                                     d["onnx"].update(exporter="dynamo")), None,
+        "X:32: onnx.exporter: applies to a PyTorch factory; an ONNX-source recipe's file is copied, not exported\n"
+        "X:9: model.onnx: no such file: ROOT/samples/zoo.onnx"),
     "feature name not an identifier": (_set("outputs", {"my output": {}}), None,
         "X:29: outputs: name 'my output' must be an identifier (letters, digits, _; not starting with a digit)"),
 }

@@ -37,7 +37,7 @@ def __getattr__(name: str):
     """`convert` is imported on first use: it pulls in numpy and the converters' glue, which recipe checks and
     task creation (they import this package for `flexible_support_problem`) never need."""
     if name == "convert":
-        from modelbuild.coreml.convert import convert
+        from modelbuild.coreml.conversion import convert
 
         return convert
     raise AttributeError(f"module 'modelbuild.coreml' has no attribute {name!r}")

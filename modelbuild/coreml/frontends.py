@@ -2,7 +2,7 @@
 
 Both frontends stop at coremltools' MIL `Program` (the common intermediate
 form), so that renaming, image I/O and serialisation happen in one place for
-both (see `modelbuild.coreml.program_edits` and `modelbuild.coreml.convert`).
+both (see `modelbuild.coreml.program_edits` and `modelbuild.coreml.conversion`).
 
 - onnx: onnx2coreml's `Converter.to_mil` (onnx2coreml's own `convert` knows
   no image I/O and no iOS13/14 targets; its MIL lowering does).

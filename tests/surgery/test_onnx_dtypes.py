@@ -1,8 +1,9 @@
-"""onnx::gather_bool_as_int32: a Gather on bool data, which onnx2coreml 1.1.0 cannot lower, computed in int32."""
+"""onnx::bool_as_int32: ops on bool tensors that onnx2coreml 1.1.0 cannot lower, computed in int32."""
 from __future__ import annotations
 
 import io
 import warnings
+from typing import Callable
 
 import numpy as np
 import onnx
@@ -14,15 +15,30 @@ from torch import nn
 
 from modelbuild.surgery import SurgeryError, apply_steps
 
-SHAPE = (4, 6)
+SHAPE = (1, 2, 4, 6)
+ROW = torch.zeros(1, 2, 4, 1, dtype=torch.int64)
 
 
-class GatherFromMask(nn.Module):
-    """mask = x > 0 (bool); pick rows 2, 0, 3 of it (a Gather on bool data); return them as floats."""
+class OnMask(nn.Module):
+    """mask = x > 0 (bool), then `operation(mask, x)` (an op on bool data), returned as floats."""
+
+    def __init__(self, operation: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.operation = operation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mask = x > 0
-        return torch.index_select(mask, 0, torch.tensor([2, 0, 3])).float() * x[:3]
+        return self.operation(x > 0, x).float()
+
+
+# the ONNX op each model puts on bool data, and the model
+CASES = {
+    "Gather": lambda mask, x: torch.index_select(mask, 2, torch.tensor([2, 0, 3])),
+    "GatherElements": lambda mask, x: torch.gather(mask, 3, ROW + 2),
+    "ScatterElements": lambda mask, x: mask.scatter(3, ROW, x[..., :1] < 0),
+    "Equal": lambda mask, x: mask == (x > 0.5),
+    "Max": lambda mask, x: torch.maximum(mask, x > 0.5),
+    "ReduceMax": lambda mask, x: mask.amax(-1),
+}
 
 
 def _export(model: nn.Module) -> onnx.ModelProto:
@@ -34,32 +50,28 @@ def _export(model: nn.Module) -> onnx.ModelProto:
     return onnx.load_from_string(buffer.getvalue())
 
 
-@pytest.fixture(scope="module")
-def bool_gather_model() -> onnx.ModelProto:
-    model = _export(GatherFromMask().eval())
-    assert "Gather" in onnx_op_types(model)
-    return model
+@pytest.mark.parametrize("op_type", CASES)
+def test_bool_op_is_computed_in_int32_and_onnx2coreml_lowers_it(apply_step, op_type):
+    torch_model = OnMask(CASES[op_type]).eval()
+    model = _export(torch_model)
+    assert op_type in onnx_op_types(model)
+    with pytest.raises(onnx2coreml.ConversionError, match=rf"\(op {op_type}\).*bool\]"):
+        onnx2coreml.Converter().to_mil(model)
 
-
-def test_gather_on_bool_data_is_computed_in_int32(apply_step, bool_gather_model):
-    repaired = apply_step(bool_gather_model, {"step": "onnx::gather_bool_as_int32"})
+    repaired = apply_step(model, {"step": "onnx::bool_as_int32"})
     ops = onnx_op_types(repaired)
-    gather = ops.index("Gather")
-    assert ops[gather - 1:gather + 2] == ["Cast", "Gather", "Cast"]
+    assert ops[ops.index(op_type) - 1] == "Cast"
+    casts_to = [next(a.i for a in node.attribute if a.name == "to") for node in repaired.graph.node
+                if node.op_type == "Cast" and node not in model.graph.node]
+    assert onnx.TensorProto.INT32 in casts_to
+    assert (onnx.TensorProto.BOOL in casts_to) == (op_type != "Equal")  # Equal's result is bool already
     x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
-    expected = GatherFromMask()(torch.from_numpy(x)).numpy()
+    expected = torch_model(torch.from_numpy(x)).numpy()
     np.testing.assert_array_equal(run_onnx(repaired, {"x": x})["y"], expected)
-    np.testing.assert_array_equal(run_onnx(bool_gather_model, {"x": x})["y"], expected)
-
-
-def test_onnx2coreml_refuses_the_bool_gather_and_lowers_the_repaired_one(bool_gather_model):
-    with pytest.raises(onnx2coreml.ConversionError, match=r"\(op Gather\).*but got tensor\[4,6,bool\]"):
-        onnx2coreml.Converter().to_mil(bool_gather_model)
-    repaired = apply_steps(bool_gather_model, [{"step": "onnx::gather_bool_as_int32"}])
     assert onnx2coreml.Converter().to_mil(repaired) is not None
 
 
-def test_a_model_without_bool_gathers_is_refused_with_the_reason():
+def test_a_model_without_bool_data_is_refused_with_the_reason():
     model = _export(nn.Linear(6, 2).eval())
-    with pytest.raises(SurgeryError, match="found no Gather whose data input is bool"):
-        apply_steps(model, [{"step": "onnx::gather_bool_as_int32"}])
+    with pytest.raises(SurgeryError, match="found no Gather, GatherElements, .* node with a bool data input"):
+        apply_steps(model, [{"step": "onnx::bool_as_int32"}])

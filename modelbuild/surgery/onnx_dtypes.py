@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from modelbuild.surgery import onnx_graph
+from modelbuild.surgery.coreml_spec import fresh_name  # the same naming rule for both formats
 from modelbuild.surgery.registry import ONNX_STEPS, SurgeryError, SurgeryStep
 
 if TYPE_CHECKING:
@@ -86,24 +87,16 @@ class BoolAsInt32(SurgeryStep):
             index = list(graph.node).index(node)
             base = node.name or node.output[0]
             for position in positions:
-                as_int = _fresh(f"{base}_input{position}_int32", taken)
+                as_int = fresh_name(taken, f"{base}_input{position}_int32")
                 graph.node.insert(index, onnx.helper.make_node("Cast", [node.input[position]], [as_int], name=as_int,
                                                                to=onnx.TensorProto.INT32))
                 node.input[position] = as_int
                 index += 1
             if node.op_type not in _BOOL_RESULT_ANYWAY:
-                computed = _fresh(f"{base}_int32", taken)
+                computed = fresh_name(taken, f"{base}_int32")
                 graph.node.insert(index + 1, onnx.helper.make_node("Cast", [computed], [node.output[0]],
                                                                    name=f"{base}_to_bool", to=onnx.TensorProto.BOOL))
                 node.output[0] = computed
         onnx.checker.check_model(model)
         return model
 
-
-def _fresh(name: str, taken: set[str]) -> str:
-    candidate, number = name, 1
-    while candidate in taken:
-        number += 1
-        candidate = f"{name}_{number}"
-    taken.add(candidate)
-    return candidate

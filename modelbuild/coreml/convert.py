@@ -23,6 +23,7 @@ from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.failure_site import site_of_error, tracking_sites
 from modelbuild.coreml.features import FeatureSpec, Metadata, check_features
 from modelbuild.coreml.flexible import check_route, make_spec_flexible
+from modelbuild.coreml.nn_nearest import exact_fractional_nearest
 from modelbuild.coreml.quiet import quiet_conversion
 from modelbuild.coreml.targets import Frontend, Format, Plan, Precision, plan_conversion
 from modelbuild.quiet import coremltools
@@ -112,6 +113,8 @@ def _convert(ct, plan: Plan, onnx_path: Path | None, torch_model: Any,
     else:
         append_softmax(func, classifier)
         extra_kwargs["classifier_config"] = classifier_config(ct, classifier)
+    if plan.format == "neuralnetwork":
+        exact_fractional_nearest(program)
     if plan.format == "mlprogram":
         extra_kwargs["compute_precision"] = (
             ct.precision.FLOAT16 if plan.compute_precision == "float16" else ct.precision.FLOAT32

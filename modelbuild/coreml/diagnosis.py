@@ -101,7 +101,8 @@ def one_line(failure: Failure, log_path: str | None = None) -> str:
     plan = failure.plan
     known = diagnose(failure)
     finding = known[1] if known else None
-    where = (finding.where if finding and finding.where else None) or (failure.site.describe() if failure.site else None)
+    where = finding.where if finding and finding.where else None
+    where = where or (failure.site.describe() if failure.site else None)
     detail = finding.detail if finding and finding.detail else describe_error(failure)
     line = (f"Converting with frontend {plan.frontend!r} to {plan.format} for {plan.target_name} "
             f"({plan.compute_precision}) failed" + (f" at {where}" if where else "") + f": {_sentence(detail)}")
@@ -213,7 +214,8 @@ def _neuralnetwork_sampling_mode(failure: Failure) -> Finding | None:
         fix = ("convert with `frontend: torch` (coremltools maps the interpolation to an upsample layer; "
                "`minimum_deployment_target: iOS14` or later for align_corners=False), or use `format: mlprogram`")
     else:
-        fix = f"use `format: mlprogram` (minimum_deployment_target {ml_program_target(failure.plan.target_name)} or later)"
+        oldest = ml_program_target(failure.plan.target_name)
+        fix = f"use `format: mlprogram` (minimum_deployment_target {oldest} or later)"
     return Finding(fix, detail=detail)
 
 
@@ -226,7 +228,8 @@ def _structured_outputs(failure: Failure) -> Finding | None:
                      failure.message):
         return None
     model = re.search(r"torch\.jit\.trace failed on (\w+)", failure.message)
-    detail = f"{type(failure.error).__name__}: torch.jit.trace refused the dict that {model[1] if model else 'the model'}.forward() returns"
+    owner = model[1] if model else "the model"
+    detail = f"{type(failure.error).__name__}: torch.jit.trace refused the dict that {owner}.forward() returns"
     return Finding("name the recipe's outputs after the keys forward() returns (e.g. `outputs: {out: {}}`) or give "
                    "each `outputs.<name>.path` (e.g. 'logits'); modelbuild then returns exactly those tensors "
                    "before export and conversion (modelbuild.model_outputs)", detail=detail)
@@ -294,7 +297,8 @@ def _onnx_op_without_lowering(failure: Failure) -> Finding | None:
 def _onnx_unsupported_dtype(failure: Failure) -> Finding | None:
     if type(failure.error).__name__ != "ConversionError":
         return None
-    expects = re.search(r"expects tensor or scalar of dtype from type domain \[([^\]]*)\] but got (\S+)", failure.message)
+    expects = re.search(r"expects tensor or scalar of dtype from type domain \[([^\]]*)\] but got (\S+)",
+                        failure.message)
     mismatch = re.search(r"input `(\w+)` must have the same data type as the named input `(\w+)`\. However, \w+ has "
                          r"dtype (\w+) whereas \w+ has dtype (\w+)", failure.message)
     if expects is not None:

@@ -40,7 +40,8 @@ class Site:
     item: Any = None
 
     def describe(self) -> str:
-        """E.g. "torch op 'new_ones' at 'm/bert/result.1'", "MIL op resize_bilinear 'y'", "ONNX node '/Gather_1' (Gather)"."""
+        """E.g. "torch op 'new_ones' at 'm/bert/result.1'", "MIL op resize_bilinear 'y'",
+        "ONNX node '/Gather_1' (Gather)"."""
         if self.stage == "MIL pass":
             return f"MIL pass {self.kind}"
         if self.stage == "torch.jit.trace":

@@ -8,10 +8,12 @@
   its pass `torch::torch_upsample_to_core_upsample` must map to a constant scale factor, and
   raises "Unable to map torch_upsample_bilinear to core upsample" when the size is not the input's
   own size times a constant. Here, after coremltools' own converter ran, such an op is lowered
-  instead: bilinear to the iOS17 `resize` op (which takes the target size as a tensor; before
-  iOS17 there is no such op and the failure stays, see `modelbuild.coreml.diagnosis`), nearest
-  to index arithmetic and two gathers (any target): output i reads input
-  min(floor(i * in / out), in - 1), PyTorch's 'nearest' rule.
+  instead. Bilinear: from iOS17 to the `resize` op (which takes the target size as a tensor),
+  before that (no such op) to gathers of the two neighbouring rows, then columns, and a lerp,
+  with PyTorch's source positions (align_corners or half-pixel). Nearest, any target: index
+  arithmetic and two gathers, output i reading input min(floor(i * in / out), in - 1), PyTorch's
+  'nearest' rule. Other interpolations (1-D, 3-D) keep coremltools' failure, which
+  `modelbuild.coreml.diagnosis` explains.
 
 `extra_torch_ops()` registers them with coremltools' `register_torch_op(override=True)` and
 puts coremltools' own converters back when the block ends; the upsample converters call
@@ -106,14 +108,12 @@ def _dynamic_size_upsample(original: Callable) -> Callable:
         align_corners = op.op_type == "torch_upsample_bilinear" and bool(op.align_corners.val)
         op.enclosing_block.remove_ops([op])
         if op.op_type == "torch_upsample_nearest_neighbor":
-            result = _resize_nearest(x, height, width, node.name)
+            result, how = _resize_nearest(x, height, width, node.name), "index arithmetic and gathers"
         elif is_current_opset_version_compatible_with(AvailableTarget.iOS17):
-            result = _resize_bilinear(x, height, width, align_corners, node.name)
+            result, how = _resize_bilinear(x, height, width, align_corners, node.name), "resize"
         else:  # no MIL op resizes bilinearly to a tensor-valued size before iOS17
-            result = _bilinear_by_gathers(x, height, width, align_corners, node.name)
+            result, how = _bilinear_by_gathers(x, height, width, align_corners, node.name), "gathers and lerps"
         context.add(result, torch_name=node.name, override=True)
-        how = ("index arithmetic and gathers" if op.op_type == "torch_upsample_nearest_neighbor"
-               else "resize" if is_current_opset_version_compatible_with(AvailableTarget.iOS17) else "gathers and lerps")
         note(f"lowered {node.kind} {node.name!r} (output size computed at run time) to {how}")
 
     return convert
@@ -123,7 +123,8 @@ def _has_constant_scale(op: Any) -> bool:
     """Would coremltools' pass torch::torch_upsample_to_core_upsample map this op (same patterns, same order)?"""
     from coremltools.converters.mil.frontend.torch.ssa_passes import torch_upsample_to_core_upsample as upsample_pass
 
-    pattern_1, pattern_2 = upsample_pass._try_get_upsample_factor_pattern_1, upsample_pass._try_get_upsample_factor_pattern_2
+    pattern_1 = upsample_pass._try_get_upsample_factor_pattern_1
+    pattern_2 = upsample_pass._try_get_upsample_factor_pattern_2
     if pattern_1(op.output_height.op) is not None and pattern_1(op.output_width.op) is not None:
         return True
     return (pattern_2(op.output_height.op, 2, op.x) is not None
@@ -141,7 +142,7 @@ def _resize_bilinear(x: Any, height: Any, width: Any, align_corners: bool, name:
 
 
 def _bilinear_by_gathers(x: Any, height: Any, width: Any, align_corners: bool, name: str) -> Any:
-    """Interpolate along H, then W: out[i] = lerp(x[i0], x[i1], src - i0), the source position as PyTorch computes it."""
+    """Interpolate along H, then W: out[i] = lerp(x[i0], x[i1], src - i0), src computed as PyTorch does."""
     from coremltools.converters.mil.mil import Builder as mb
 
     sizes = mb.shape(x=x)

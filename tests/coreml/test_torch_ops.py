@@ -55,8 +55,9 @@ class NewOnes(nn.Module):
 def test_new_ones(fmt, target):
     shape = (1, 3, 8, 8)
     flexible = Range((None, None, (4, 16, 8), (4, 16, 8)))
-    mlmodel = convert(frontend="torch", torch_model=NewOnes().eval(), inputs=[FeatureSpec("x", shape, flexible=flexible)],
-                      outputs=[FeatureSpec("y", shape)], format=fmt, minimum_deployment_target=target)
+    mlmodel = convert(frontend="torch", torch_model=NewOnes().eval(), outputs=[FeatureSpec("y", shape)],
+                      inputs=[FeatureSpec("x", shape, flexible=flexible)], format=fmt,
+                      minimum_deployment_target=target)
     _compare(mlmodel, NewOnes().eval(), [shape, (1, 3, 5, 13)], atol=0)
 
 

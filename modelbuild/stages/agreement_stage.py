@@ -98,9 +98,9 @@ def _runner(ref: ModelRef, root: Path):
     from modelbuild.validation.runners import CoreMLRunner, OnnxRunner, TorchRunner
 
     if ref.kind == "torch":
-        from modelbuild.torch_model import build_model
+        from modelbuild.shared_model import shared_model
 
-        return TorchRunner(build_model(ref.recipe, root), list(ref.recipe.outputs))
+        return TorchRunner(shared_model(ref.recipe, root), list(ref.recipe.outputs))
     if ref.kind == "onnx" or (ref.kind == "file" and ref.path.suffix == ".onnx"):
         return OnnxRunner(ref.path, ref.name)
     if ref.kind == "file":

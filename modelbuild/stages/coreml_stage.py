@@ -16,15 +16,15 @@ def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, targ
     spec = recipe.coreml[variant]
     torch_model = None
     if spec.frontend == "torch":
-        from modelbuild.torch_model import build_model
+        from modelbuild.shared_model import shared_model
 
-        torch_model = build_model(recipe, root)
+        torch_model = shared_model(recipe, root)
     mlmodel = convert(
         frontend=spec.frontend,
         onnx_path=onnx_path if spec.frontend == "onnx" else None,
         torch_model=torch_model,
         inputs=input_features(recipe, variant),
-        outputs=output_features(recipe, variant, onnx_path, torch_model),
+        outputs=output_features(recipe, variant, onnx_path, root),
         format=spec.format,
         minimum_deployment_target=spec.minimum_deployment_target,
         compute_precision=spec.compute_precision,
@@ -79,13 +79,14 @@ def output_features_without_shapes(recipe: Recipe, variant: str) -> list:
     return output_features(recipe, variant, shapes={name: () for name in recipe.outputs})
 
 
-def output_features(recipe: Recipe, variant: str, onnx_path: Path | None = None, torch_model=None,
+def output_features(recipe: Recipe, variant: str, onnx_path: Path | None = None, root: Path | None = None,
                     shapes: dict[str, tuple[int, ...]] | None = None) -> list:
-    """The recipe's outputs as FeatureSpecs, with shapes given or read from the ONNX graph or a torch run."""
+    """The recipe's outputs as FeatureSpecs, with shapes given or found by `_output_shapes`."""
     from modelbuild.coreml import FeatureSpec, ImageOutput
 
     images = recipe.coreml[variant].image_outputs
-    shapes = shapes if shapes is not None else _output_shapes(recipe, onnx_path, torch_model)
+    if shapes is None:
+        shapes = _output_shapes(recipe, onnx_path, root, recipe.coreml[variant].frontend)
     features = []
     for name, spec in recipe.outputs.items():
         image = images.get(name)
@@ -121,11 +122,41 @@ def _bias(image) -> tuple[float, ...]:
     return tuple(image.bias) if image.bias is not None else (0.0,) * channels
 
 
-def _output_shapes(recipe: Recipe, onnx_path: Path, torch_model) -> dict[str, tuple[int, ...]]:
-    """Output shapes at the default input shapes: from running the torch model, or the ONNX file."""
-    from modelbuild.feeds import generated_inputs
-    from modelbuild.validation.runners import OnnxRunner, TorchRunner
+def _output_shapes(recipe: Recipe, onnx_path: Path, root: Path | None, frontend: str) -> dict[str, tuple[int, ...]]:
+    """Output shapes at the default input shapes, without running the model again where that can be avoided.
 
-    feeds = generated_inputs(recipe)
-    runner = TorchRunner(torch_model, list(recipe.outputs)) if torch_model is not None else OnnxRunner(onnx_path)
-    return {name: tuple(value.shape) for name, value in zip(recipe.outputs, runner.run(feeds).values())}
+    Frontend 'torch': the model's outputs on the generated inputs (computed once per process, see
+    `modelbuild.shared_model`). Frontend 'onnx': ONNX shape inference on the file; when it leaves a size unknown
+    (shape arithmetic in a flexible export), the shapes onnxruntime gave in the ONNX stage, if its record is of
+    this very file; else onnxruntime runs the file.
+    """
+    if frontend == "torch":
+        from modelbuild.shared_model import default_outputs
+
+        shapes = [value.shape for value in default_outputs(recipe, root)]
+    else:
+        from modelbuild.onnx_shapes import inferred_output_shapes
+
+        shapes = (inferred_output_shapes(onnx_path, [tuple(spec.shape) for spec in recipe.inputs.values()])
+                  or _recorded_output_shapes(recipe, onnx_path))
+        if shapes is None:
+            from modelbuild.feeds import generated_inputs
+            from modelbuild.validation.runners import OnnxRunner
+
+            shapes = [value.shape for value in OnnxRunner(onnx_path).run(generated_inputs(recipe)).values()]
+    return {name: tuple(int(d) for d in shape) for name, shape in zip(recipe.outputs, shapes)}
+
+
+def _recorded_output_shapes(recipe: Recipe, onnx_path: Path) -> list[list[int]] | None:
+    """The output shapes in the ONNX stage's record, when the record is of the file at `onnx_path` as it is now."""
+    from modelbuild import manifest, verify
+    from modelbuild.stage_run import stat_cache_file
+
+    record = manifest.read_record(onnx_path.parent, "onnx") or {}
+    shapes = record.get("output_shapes")
+    if (record.get("outcome") != "built" or record.get("file") != onnx_path.name or not isinstance(shapes, dict)
+            or list(shapes) != list(recipe.outputs)):
+        return None
+    if verify.changed(onnx_path, record, verify.StatCache(stat_cache_file(onnx_path.parent, "onnx"))) is not None:
+        return None
+    return list(shapes.values())

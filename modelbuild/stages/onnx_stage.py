@@ -28,15 +28,16 @@ class OnnxExportError(RuntimeError):
 def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
     """Write the recipe's ONNX artifact at `target` (atomically) and prove it computes what the reference does.
 
-    Returns the manifest entry: the largest |onnxruntime - reference| per output, opset, timings.
+    Returns the manifest entry: the largest |onnxruntime - reference| per output, the shape of each output
+    under onnxruntime (what the ONNX-fed Core ML variants declare), opset, timings.
     """
     started = time.perf_counter()
     feeds = generated_inputs(recipe)
     if recipe.model.onnx is None:
-        from modelbuild.torch_model import build_model
+        from modelbuild.shared_model import default_outputs, shared_model
 
-        model = build_model(recipe, root)
-        expected, reference = _run_torch(model, feeds), "PyTorch"
+        model = shared_model(recipe, root)
+        expected, reference = default_outputs(recipe, root), "PyTorch"
     else:
         from modelbuild.validation.runners import OnnxRunner
 
@@ -59,6 +60,7 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
             raise OnnxExportError(f"onnxruntime disagrees with {reference} on the example inputs: {'; '.join(misses)}")
     return {"opset": recipe.onnx.opset, "reference": reference,
             "max_abs_error_vs_reference": {name: f["max_abs"] for name, f in figures.items()},
+            "output_shapes": {name: f["shape"] for name, f in figures.items()},
             "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -82,15 +84,6 @@ def apply_onnx_surgery(path: Path, steps: list) -> None:
     from modelbuild.surgery import apply_steps
 
     onnx.save(apply_steps(onnx.load(str(path)), steps), str(path))
-
-
-def _run_torch(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Every output of the model on the feeds (however many it returns)."""
-    import torch
-
-    with torch.no_grad():
-        result = model(*(torch.from_numpy(v) for v in feeds.values()))
-    return [t.numpy() for t in (result if isinstance(result, (tuple, list)) else (result,))]
 
 
 def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> None:
@@ -128,9 +121,10 @@ def _check(path: Path) -> None:
 
 
 def _compare(path: Path, feeds: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """onnxruntime on the file (inputs and outputs by position); per output its max abs difference and scale."""
+    """onnxruntime on the file (inputs and outputs by position); per output its max abs difference, scale and
+    shape."""
     from modelbuild.validation.runners import OnnxRunner
 
     got = OnnxRunner(path).run(feeds).values()
-    return {name: {"max_abs": metrics.max_abs_error(value, expected[name]), "scale": metrics.scale(expected[name])}
-            for name, value in zip(expected, got)}
+    return {name: {"max_abs": metrics.max_abs_error(value, expected[name]), "scale": metrics.scale(expected[name]),
+                   "shape": [int(d) for d in value.shape]} for name, value in zip(expected, got)}

@@ -109,9 +109,9 @@ def reference_runner(recipe: Recipe, root: Path) -> Runner:
         runner = OnnxRunner(root / recipe.model.onnx, name="source")
         runner.backend = f"{runner.backend} on {recipe.model.onnx}"
         return runner
-    from modelbuild.torch_model import build_model
+    from modelbuild.shared_model import shared_model
 
-    return TorchRunner(build_model(recipe, root), list(recipe.outputs))
+    return TorchRunner(shared_model(recipe, root), list(recipe.outputs))
 
 
 class CachedReference:

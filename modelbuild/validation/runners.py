@@ -7,6 +7,7 @@ outputs back into arrays of pixel levels.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +57,12 @@ class TorchRunner(Runner):
 
 
 class OnnxRunner(Runner):
-    """An ONNX file under onnxruntime."""
+    """An ONNX file under onnxruntime (one session per file per process, see `onnx_session`)."""
 
     def __init__(self, path: Path, name: str = "onnx") -> None:
         import onnxruntime
 
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(path)
         self.name, self.backend = name, f"onnxruntime {onnxruntime.__version__} (CPU)"
 
     def run(self, feeds):
@@ -71,6 +70,34 @@ class OnnxRunner(Runner):
         arrays = {graph_input.name: value for graph_input, value in zip(self.session.get_inputs(), feeds.values())}
         names = [o.name for o in self.session.get_outputs()]
         return dict(zip(names, (np.asarray(v, np.float32) for v in self.session.run(names, arrays))))
+
+
+_SESSIONS: OrderedDict[tuple, Any] = OrderedDict()
+KEEP_SESSIONS = 4  # a session holds the model's weights: keep the few a recipe's stages share
+
+
+def onnx_session(path: Path) -> Any:
+    """An onnxruntime CPU session of the file, made once per process while the file stays the same (same
+    path, size, modification and change times, inode: any write or replacement gives a new session)."""
+    import onnxruntime
+
+    path = Path(path).resolve()
+    try:
+        info = path.stat()
+        key = (str(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+    except OSError:
+        key = None  # onnxruntime says what is wrong with the path
+    if key in _SESSIONS:
+        _SESSIONS.move_to_end(key)
+        return _SESSIONS[key]
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    if key is not None:
+        _SESSIONS[key] = session
+    while len(_SESSIONS) > KEEP_SESSIONS:
+        _SESSIONS.popitem(last=False)
+    return session
 
 
 class CoreMLRunner(Runner):

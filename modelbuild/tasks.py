@@ -26,6 +26,7 @@ from doit.exceptions import TaskFailed
 from doit.tools import config_changed, result_dep
 
 from modelbuild import atomic, fingerprint
+from modelbuild.file_checker import HashCachingChecker
 from modelbuild.project import Loaded, load_project
 from modelbuild.recipe import Recipe, RecipeError
 from modelbuild.reporter import VERDICT, StageReporter
@@ -44,6 +45,7 @@ DOIT_CONFIG = {
     "dep_file": ".doit.db",
     "backend": "json",
     "reporter": StageReporter,
+    "check_file_uptodate": HashCachingChecker,
 }
 
 

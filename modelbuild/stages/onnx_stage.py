@@ -58,7 +58,9 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
         figures = _compare(temporary, feeds, dict(zip(recipe.outputs, expected)))
         misses = _misses(recipe, figures)
         if misses:
-            raise OnnxExportError(f"onnxruntime disagrees with {reference} on the example inputs: {'; '.join(misses)}")
+            hint = _conditioning_hint(model, feeds, expected) if recipe.model.onnx is None else ""
+            raise OnnxExportError(f"onnxruntime disagrees with {reference} on the example inputs: "
+                                  f"{'; '.join(misses)}{hint}")
     return {"opset": recipe.onnx.opset, "reference": reference,
             "max_abs_error_vs_reference": {name: f["max_abs"] for name, f in figures.items()},
             "seconds": round(time.perf_counter() - started, 3)}
@@ -93,6 +95,29 @@ def _run_torch(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     with torch.no_grad():
         result = model(*(torch.from_numpy(v) for v in feeds.values()))
     return [t.numpy() for t in (result if isinstance(result, (tuple, list)) else (result,))]
+
+
+def _conditioning_hint(model, feeds: dict[str, np.ndarray], expected: list[np.ndarray]) -> str:
+    """When PyTorch's float32 result is itself far from its float64 one, say so: then no exporter can agree.
+
+    A randomly initialised or calibrated network can amplify the generated example inputs so much
+    that rounding alone moves its outputs. Computed only after a failed comparison; the model is put
+    back in float32 (exactly: every float32 value is a float64 value).
+    """
+    try:
+        exact = _run_torch(model.double(),
+                           {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in feeds.items()})
+    except Exception:  # a model that cannot run in float64 gets no hint
+        return ""
+    finally:
+        model.float()
+    worst = max((float(np.max(np.abs(e.astype(np.float64) - x))) / max(float(np.max(np.abs(x))), 1e-30)
+                 for e, x in zip(expected, exact) if e.dtype.kind == "f" and e.size), default=0.0)
+    if worst < 1e-5:
+        return ""
+    return (f" (PyTorch itself, float32 against float64, differs by {worst:.2g} of the output's scale on these "
+            "inputs: the reference is ill-conditioned there, as random or calibrated weights on generated inputs "
+            "can be; use trained weights, or raise onnx.max_error_of_range if that difference is acceptable)")
 
 
 def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> None:

@@ -16,6 +16,7 @@ class Check:
 
     @property
     def passed(self) -> bool:
+        """NaN never passes (an output with NaN in it is no match for anything)."""
         return bool(self.value <= self.limit if self.kind == "max" else self.value >= self.limit)
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 MAX_ITERATIONS = 300
-HISTOGRAM_BINS = 1 << 14
-RANDOM_STARTS = 12
+HISTOGRAM_BINS = 1 << 12
+RANDOM_STARTS = 4
 SEED = 0
 
 

@@ -62,14 +62,15 @@ def coreml_fingerprint(recipe: Recipe, variant: str) -> dict[str, Any]:
              "tools": {name: tool_version(name) for name in ("coremltools", frontend_tool)}}
     if spec.compression is not None:
         stage["compression_code"] = modules_digest(COMPRESSION_MODULES)
-        if spec.compression.activations is not None:  # calibrated on the validation samples
+        if spec.compression.calibrated:  # measured on the validation samples
             stage["calibration"] = {key: _dump(recipe.validate_)[key] for key in ("samples", "random_samples", "denoise")}
     return stage
 
 
 # The modules whose code decides a compressed artifact's bytes (a k-means change must rebuild it).
 COMPRESSION_MODULES = ("modelbuild/coreml/kmeans.py", "modelbuild/coreml/compression.py",
-                       "modelbuild/coreml/weight_selection.py", "modelbuild/surgery/coreml_weights.py")
+                       "modelbuild/coreml/importance.py", "modelbuild/coreml/weight_selection.py",
+                       "modelbuild/surgery/coreml_weights.py")
 
 
 @lru_cache(maxsize=None)

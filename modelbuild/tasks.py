@@ -143,9 +143,9 @@ def coreml_task(item: Loaded, variant: str) -> dict[str, Any]:
 
 
 def compression_deps(item: Loaded, variant: str) -> list[str]:
-    """The validation samples, when a variant's activation quantization is calibrated on them."""
+    """The validation samples, when a variant's compression is calibrated on them."""
     compression = item.recipe.coreml[variant].compression
-    if compression is None or compression.activations is None:
+    if compression is None or not compression.calibrated:
         return []
     return [in_project(item, item.root / sample) for sample in item.recipe.validate_.samples]
 

@@ -17,14 +17,20 @@ from modelbuild.recipe.compression import ActivationQuantization, Compression
 
 
 def compress(mlmodel: Any, compression: Compression, calibration: list[dict[str, Any]] | None = None) -> Any:
-    """The compressed model; `calibration`: input sets for `predict` (needed for activations)."""
-    from modelbuild.surgery import apply_steps
+    """The compressed model; `calibration`: input sets for `predict` (needed for activations and
+    calibrated palettes, which are measured on the uncompressed model)."""
+    if compression.calibrated and not calibration:
+        raise ValueError(f"{compression.kind} needs calibration inputs (the validation samples)")
+    importance = None
+    if compression.palettize is not None and compression.palettize.calibrated:
+        from modelbuild.coreml.importance import weight_importance
 
+        importance = weight_importance(mlmodel, calibration)
     if compression.activations is not None:
-        if not calibration:
-            raise ValueError("activation quantization needs calibration inputs (the validation samples)")
         mlmodel = quantize_activations(mlmodel, compression.activations, calibration)
-    return apply_steps(mlmodel, compression.weight_steps())
+    for step in compression.weight_steps():
+        mlmodel = step.apply(mlmodel, importance)
+    return mlmodel
 
 
 def quantize_activations(mlmodel: Any, activations: ActivationQuantization, calibration: list[dict[str, Any]]) -> Any:

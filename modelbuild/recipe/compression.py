@@ -44,6 +44,14 @@ class Palettization(_Strict):
     group_size: int = Field(16, ge=1, description="Output channels per table (granularity per_grouped_channel).")
     per_channel_scale: bool = Field(False, description="Scale each output channel to [-1, 1] before palettizing "
                                                        "and store the scales (iOS18).")
+    calibrated: bool = Field(False, description="kmeans: weight each value's error by the energy of the input "
+                                                "channel it multiplies, measured by the reference runtime on "
+                                                "validate.samples (activation-aware palettes: what FFDNet's "
+                                                "official weights need at 6 bits).")
+
+    def step_fields(self) -> dict:
+        """The fields the coreml::palettize step takes (calibration is the section's business)."""
+        return self.model_dump(exclude={"calibrated"})
 
 
 class Pruning(_Strict):
@@ -99,6 +107,8 @@ class Compression(_Strict):
     def _something(self) -> "Compression":
         if not (self.quantize or self.palettize or self.prune or self.activations):
             raise ValueError("name at least one of quantize, palettize, prune or activations")
+        if self.palettize is not None and self.palettize.calibrated and self.palettize.mode != "kmeans":
+            raise ValueError("palettize.calibrated weights the k-means: it takes mode kmeans")
         if self.palettize is not None and self.quantize is not None and self.quantize.granularity != "per_tensor":
             raise ValueError("quantizing a palette takes quantize.granularity per_tensor (coremltools quantizes "
                              f"the table, whose axes are not the weight's), got {self.quantize.granularity}")
@@ -112,7 +122,7 @@ class Compression(_Strict):
             parts.append(f"{self.prune.sparsity:.0%} sparse" if self.prune.sparsity is not None
                          else f"{self.prune.n_m[0]}:{self.prune.n_m[1]} sparse")
         if self.palettize is not None:
-            parts.append(f"{self.palettize.nbits}-bit palette")
+            parts.append(f"{self.palettize.nbits}-bit palette" + (" (calibrated)" if self.palettize.calibrated else ""))
         if self.quantize is not None:
             parts.append(self.quantize.dtype)
         if self.activations is not None:
@@ -127,10 +137,15 @@ class Compression(_Strict):
         if self.prune is not None:
             steps.append(Prune(**common, sparsity=self.prune.sparsity, n_m=self.prune.n_m))
         if self.palettize is not None:
-            steps.append(Palettize(**common, **self.palettize.model_dump(), joint=bool(steps)))
+            steps.append(Palettize(**common, **self.palettize.step_fields(), joint=bool(steps)))
         if self.quantize is not None:
             steps.append(LinearQuantize(**common, **self.quantize.model_dump(), joint=bool(steps)))
         return steps
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the section measures the model on the validation samples (activations, calibrated palettes)."""
+        return self.activations is not None or (self.palettize is not None and self.palettize.calibrated)
 
     def requirement(self) -> tuple[int, str]:
         """(oldest Core ML specification version that holds the result, the feature that needs it)."""

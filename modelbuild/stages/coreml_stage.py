@@ -22,7 +22,7 @@ def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, targ
     if spec.compression is not None:
         from modelbuild.coreml.compression import compress
 
-        calibration = calibration_inputs(recipe, root, variant) if spec.compression.activations else None
+        calibration = calibration_inputs(recipe, root, variant) if spec.compression.calibrated else None
         mlmodel = compress(mlmodel, spec.compression, calibration)
     if spec.surgery:
         from modelbuild.surgery import apply_steps

@@ -53,10 +53,11 @@ class WeightStep(SurgeryStep):
         """Why a NeuralNetwork model cannot hold this compression (None when it can)."""
         return None
 
-    def apply(self, mlmodel: Any) -> Any:
+    def apply(self, mlmodel: Any, importance: Any = None) -> Any:
+        """The compressed model; `importance` (modelbuild.coreml.importance): weights palettes' k-means."""
         found = _format(mlmodel)
         if found == "mlprogram":
-            return self.apply_mlprogram(mlmodel)
+            return self.apply_mlprogram(mlmodel, importance)
         if found != "neuralnetwork":
             raise SurgeryError(f"{self.step} works on ML Program and NeuralNetwork models; this is a {found} model.")
         problem = self.neuralnetwork_problem()
@@ -66,12 +67,12 @@ class WeightStep(SurgeryStep):
 
         selector = layer_selector(mlmodel.get_spec(), self.skip_ops, self.skip_op_types, self.weight_threshold,
                                   self.step)
-        return self.apply_neuralnetwork(mlmodel, selector)
+        return self.apply_neuralnetwork(mlmodel, selector, importance)
 
-    def apply_mlprogram(self, mlmodel: Any) -> Any:  # pragma: no cover - every step overrides it
+    def apply_mlprogram(self, mlmodel: Any, importance: Any) -> Any:  # pragma: no cover - every step overrides it
         raise NotImplementedError
 
-    def apply_neuralnetwork(self, mlmodel: Any, selector: Any) -> Any:  # pragma: no cover
+    def apply_neuralnetwork(self, mlmodel: Any, selector: Any, importance: Any) -> Any:  # pragma: no cover
         raise NotImplementedError
 
     def _config(self, mlmodel: Any, op_config: Any) -> Any:
@@ -151,7 +152,7 @@ class LinearQuantize(WeightStep):
             return "NeuralNetwork symmetric quantization is 8-bit only (use mode linear for 4 bits)"
         return None
 
-    def apply_mlprogram(self, mlmodel: Any) -> Any:
+    def apply_mlprogram(self, mlmodel: Any, importance: Any = None) -> Any:
         from coremltools.optimize import coreml as cto
 
         op_config = cto.OpLinearQuantizerConfig(
@@ -162,7 +163,7 @@ class LinearQuantize(WeightStep):
         return _quietly(cto.linear_quantize_weights, mlmodel, self._config(mlmodel, op_config),
                         joint_compression=self.joint)
 
-    def apply_neuralnetwork(self, mlmodel: Any, selector: Any) -> Any:
+    def apply_neuralnetwork(self, mlmodel: Any, selector: Any, importance: Any = None) -> Any:
         from coremltools.models.neural_network import quantization_utils
 
         nbits = 4 if self.dtype.endswith("4") else 8
@@ -210,12 +211,13 @@ class Palettize(WeightStep):
             return "NeuralNetwork lookup tables have no per-channel scales or joint forms"
         return None
 
-    def apply_mlprogram(self, mlmodel: Any) -> Any:
+    def apply_mlprogram(self, mlmodel: Any, importance: Any = None) -> Any:
         from coremltools.optimize import coreml as cto
 
         from modelbuild.coreml.kmeans import coremltools_lut_function
 
-        table = ({"mode": "custom", "lut_function": coremltools_lut_function(self.nbits)} if self.mode == "kmeans"
+        lut = coremltools_lut_function(self.nbits, importance)
+        table = ({"mode": "custom", "lut_function": lut} if self.mode == "kmeans"
                  else {"mode": "uniform", "nbits": self.nbits})
         op_config = cto.OpPalettizerConfig(
             **table, granularity=self.granularity,
@@ -225,14 +227,14 @@ class Palettize(WeightStep):
         return _quietly(cto.palettize_weights, mlmodel, self._config(mlmodel, op_config),
                         joint_compression=self.joint)
 
-    def apply_neuralnetwork(self, mlmodel: Any, selector: Any) -> Any:
+    def apply_neuralnetwork(self, mlmodel: Any, selector: Any, importance: Any = None) -> Any:
         from coremltools.models.neural_network import quantization_utils
 
         from modelbuild.coreml.kmeans import neural_network_lut_function
 
         if self.mode == "kmeans":
             return _quietly(quantization_utils.quantize_weights, mlmodel, self.nbits, "custom_lut",
-                            selector=selector, lut_function=neural_network_lut_function)
+                            selector=selector, lut_function=neural_network_lut_function(importance))
         return _quietly(quantization_utils.quantize_weights, mlmodel, self.nbits, "linear_lut", selector=selector)
 
 
@@ -264,7 +266,7 @@ class Prune(WeightStep):
     def neuralnetwork_problem(self) -> str | None:
         return "NeuralNetwork models have no sparse weights"
 
-    def apply_mlprogram(self, mlmodel: Any) -> Any:
+    def apply_mlprogram(self, mlmodel: Any, importance: Any = None) -> Any:
         from coremltools.optimize import coreml as cto
 
         op_config = cto.OpMagnitudePrunerConfig(

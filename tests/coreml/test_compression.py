@@ -52,5 +52,5 @@ def test_int8_activations_and_weights(float16_program, classifier):
 
 
 def test_activations_need_calibration_inputs(float16_program):
-    with pytest.raises(ValueError, match="activation quantization needs calibration inputs"):
+    with pytest.raises(ValueError, match="int8 activations needs calibration inputs"):
         compress(float16_program, Compression(activations={}))

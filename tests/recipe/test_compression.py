@@ -33,14 +33,15 @@ def _error(tmp_path: Path, variants: dict) -> str:
 PROGRAM = {"frontend": "onnx", "format": "mlprogram", "file": "p.mlpackage"}
 
 
-def test_shipped_compressed_variants_take_their_sources_settings():
+def test_shipped_compressed_variants():
     recipe = load_recipe(REPO / "recipes" / "ffdnet.yaml")
-    palettized = recipe.coreml["multiarray_palette6"]
-    assert palettized.from_variant == "multiarray"
-    assert (palettized.frontend, palettized.format, palettized.minimum_deployment_target) == \
-        ("onnx", "neuralnetwork", "iOS13")
-    assert palettized.compression.kind == "6-bit palette"
+    int8 = recipe.coreml["multiarray_int8"]
+    assert int8.from_variant == "multiarray"  # takes its source's conversion settings
+    assert (int8.frontend, int8.format, int8.minimum_deployment_target) == ("onnx", "neuralnetwork", "iOS13")
+    assert int8.compression.kind == "int8"
     assert recipe.coreml_file("multiarray_int8") == "FFDNet_int8.mlmodel"
+    palettized = recipe.coreml["program_palette6"].compression
+    assert palettized.kind == "6-bit palette (calibrated)" and palettized.calibrated
 
 
 def test_joint_section_names_its_kind(tmp_path):

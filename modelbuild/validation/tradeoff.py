@@ -65,7 +65,7 @@ def pareto_front(candidates: list[Point]) -> list[Point]:
                   key=lambda p: p.megabytes)
 
 
-WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 640, 360, 64, 160, 16, 44
+WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 660, 360, 84, 170, 16, 44
 
 
 def tradeoff_svg(metric: str, candidates: list[Point]) -> str:
@@ -106,8 +106,13 @@ def tradeoff_svg(metric: str, candidates: list[Point]) -> str:
                      f'fill="{"#1a7f37" if on_front else "#888"}"><title>{label}: {p.megabytes:.2f} MB, '
                      f'{p.metric:.4g}{" (Pareto front)" if on_front else ""}</title></circle>')
         labels.setdefault((round(x(p.megabytes)), round(y(p.metric))), []).append(label)
-    for (spot_x, spot_y), names in labels.items():
-        parts.append(f'<text x="{spot_x + 7}" y="{spot_y + 4}">{", ".join(names)}</text>')
+    placed: list[tuple[int, int]] = []
+    for (spot_x, spot_y), names in sorted(labels.items()):
+        y_text = spot_y + 4
+        while any(abs(y_text - other_y) < 12 and abs(spot_x - other_x) < 150 for other_x, other_y in placed):
+            y_text += 13  # a neighbour's label is there: write below it
+        placed.append((spot_x, y_text))
+        parts.append(f'<text x="{spot_x + 7}" y="{y_text}">{", ".join(names)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -7,6 +7,8 @@ The reference is the PyTorch model, or for an ONNX-source recipe the source file
 """
 from __future__ import annotations
 
+import contextlib
+import inspect
 import time
 import warnings
 from pathlib import Path
@@ -96,7 +98,7 @@ def _run_torch(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 
 def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> None:
-    """Export with the recipe's exporter: the TorchScript one (below) or dynamo (modelbuild.stages.onnx_dynamo)."""
+    """Export with the recipe's exporter: the TorchScript one (below, with `onnx_symbolics`) or dynamo (modelbuild.stages.onnx_dynamo)."""
     if recipe.onnx.exporter == "dynamo":
         from modelbuild.stages.onnx_dynamo import export_dynamo
 
@@ -105,13 +107,40 @@ def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> 
     import torch
 
     from modelbuild.shapes import onnx_dynamic_axes
+    from modelbuild.stages.onnx_symbolics import extra_symbolics
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), extra_symbolics(recipe.onnx.opset), _declared_inputs_only(model, recipe):
         warnings.simplefilter("ignore")
         torch.onnx.export(model, tuple(torch.from_numpy(v) for v in feeds.values()), str(path),
                           input_names=list(recipe.inputs), output_names=list(recipe.outputs),
                           opset_version=recipe.onnx.opset, do_constant_folding=True, dynamo=False,
                           dynamic_axes=onnx_dynamic_axes(recipe) or None)
+
+
+@contextlib.contextmanager
+def _declared_inputs_only(model, recipe: Recipe):
+    """The model's forward seen with the declared inputs as its only parameters, for the block.
+
+    The TorchScript exporter passes every defaulted parameter of forward it was not given (it reads
+    the signature), and makes the Python numbers among them graph inputs: transformers'
+    `logits_to_keep=0` became an undeclared ONNX input. The modules, hence node names, are unchanged.
+    """
+    had_own = "forward" in vars(model)
+    forward = model.forward
+
+    def declared(*args):
+        return forward(*args)
+
+    declared.__signature__ = inspect.Signature(
+        [inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY) for name in recipe.inputs])
+    model.forward = declared
+    try:
+        yield
+    finally:
+        if had_own:
+            model.forward = forward
+        else:
+            del model.forward
 
 
 def _copy_onnx(source: Path, path: Path) -> None:

@@ -61,9 +61,11 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
             hint = _conditioning_hint(model, feeds, expected) if recipe.model.onnx is None else ""
             raise OnnxExportError(f"onnxruntime disagrees with {reference} on the example inputs: "
                                   f"{'; '.join(misses)}{hint}")
+    from modelbuild.sizes import artifact_sizes
+
     return {"opset": recipe.onnx.opset, "reference": reference,
             "max_abs_error_vs_reference": {name: f["max_abs"] for name, f in figures.items()},
-            "seconds": round(time.perf_counter() - started, 3)}
+            **artifact_sizes(target), "seconds": round(time.perf_counter() - started, 3)}
 
 
 def _misses(recipe: Recipe, figures: dict[str, dict[str, float]]) -> list[str]:

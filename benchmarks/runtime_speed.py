@@ -75,14 +75,6 @@ def convert(ct: Any, net: torch.nn.Module, example: tuple, names: list[str], tar
                           minimum_deployment_target=ct.target.iOS16)
 
 
-def mil_available() -> bool:
-    try:
-        from modelbuild.runtime.mil import Program  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def cases(only: str | None) -> list[tuple[str, torch.nn.Module, tuple, list[str]]]:
     torch.manual_seed(0)
     found = []
@@ -103,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["resnet50", "ffdnet"], default=None)
     args = parser.parse_args(argv)
     ct = coremltools()
-    variants = [("neuralnetwork", "fp32"), ("neuralnetwork", "fp16")]
-    if mil_available():
-        variants += [("mlprogram", "fp32"), ("mlprogram", "fp16")]
+    variants = [("neuralnetwork", "fp32"), ("neuralnetwork", "fp16"), ("mlprogram", "fp32"), ("mlprogram", "fp16")]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, repeats {args.repeats} (median)")
     print(f"{'model':18} {'variant':22} {'runtime ms':>11} {'torch ms':>9} {'ratio':>6} {'heap MB':>8}  max|diff|")
     with tempfile.TemporaryDirectory() as tmp:

@@ -53,12 +53,34 @@ def onnx_fingerprint(recipe: Recipe) -> dict[str, Any]:
 def coreml_fingerprint(recipe: Recipe, variant: str) -> dict[str, Any]:
     """What one Core ML variant reads: the variant, the interface, metadata and its frontend's inputs."""
     spec = recipe.coreml[variant]
-    upstream = model_fingerprint(recipe) if spec.frontend == "torch" else _interface(recipe)
+    converts_torch = spec.frontend == "torch" and spec.from_variant is None  # else the ONNX file or artifact is a dep
+    upstream = model_fingerprint(recipe) if converts_torch else _interface(recipe)
     frontend_tool = "onnx2coreml" if spec.frontend == "onnx" else "torch"
     classifier = _dump(recipe.classifier) if recipe.is_classifier(variant) else None
-    return {**upstream, "variant": _dump(spec), "file": recipe.coreml_file(variant), "classifier": classifier,
-            "description": recipe.description, "metadata": _dump(recipe.metadata),
-            "tools": {name: tool_version(name) for name in ("coremltools", frontend_tool)}}
+    stage = {**upstream, "variant": _dump(spec), "file": recipe.coreml_file(variant), "classifier": classifier,
+             "description": recipe.description, "metadata": _dump(recipe.metadata),
+             "tools": {name: tool_version(name) for name in ("coremltools", frontend_tool)}}
+    if spec.compression is not None:
+        stage["compression_code"] = modules_digest(COMPRESSION_MODULES)
+        if spec.compression.calibrated:  # measured on the validation samples
+            stage["calibration"] = {key: _dump(recipe.validate_)[key] for key in ("samples", "random_samples", "denoise")}
+    return stage
+
+
+# The modules whose code decides a compressed artifact's bytes (a k-means change must rebuild it).
+COMPRESSION_MODULES = ("modelbuild/coreml/kmeans.py", "modelbuild/coreml/compression.py",
+                       "modelbuild/coreml/importance.py", "modelbuild/coreml/weight_selection.py",
+                       "modelbuild/surgery/coreml_weights.py")
+
+
+@lru_cache(maxsize=None)
+def modules_digest(files: tuple[str, ...]) -> str:
+    """sha256 of some of modelbuild's own source files (paths relative to the repository)."""
+    root = Path(__file__).parent.parent
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes())
+    return digest.hexdigest()
 
 
 def validation_fingerprint(recipe: Recipe) -> dict[str, Any]:

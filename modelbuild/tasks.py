@@ -123,17 +123,33 @@ def coreml_task(item: Loaded, variant: str) -> dict[str, Any]:
     args = (item.recipe, item.root, variant, onnx_file(item), artifact)
     stage_fingerprint = fingerprint.coreml_fingerprint(item.recipe, variant)
     upstream = [result_dep(f"_onnx:{item.name}")] if spec.frontend == "onnx" else []
+    requires = ("onnx",) if spec.frontend == "onnx" else ()
+    doc = f"convert {item.name} to {artifact.relative_to(item.root)} ({spec.frontend} -> {spec.format})"
+    if spec.from_variant is not None:  # compresses another variant's artifact: no conversion of its own
+        deps, requires = compression_deps(item, variant), (f"coreml.{spec.from_variant}",)
+        upstream = [result_dep(f"_coreml:{item.name}.{spec.from_variant}")]
+        doc = f"compress {item.name}.{spec.from_variant} to {artifact.relative_to(item.root)}"
+    elif spec.compression is not None:
+        deps += compression_deps(item, variant)
     return {
         "name": f"{item.name}.{variant}",
-        "doc": f"convert {item.name} to {artifact.relative_to(item.root)} ({spec.frontend} -> {spec.format})",
+        "doc": doc,
         "actions": [(run_stage, [item, f"coreml.{variant}", [artifact], "modelbuild.stages.coreml_stage:build_coreml", args,
-                                  stage_fingerprint, ("onnx",) if spec.frontend == "onnx" else ()])],
+                                  stage_fingerprint, requires])],
         "file_dep": deps,
         "targets": [in_project(item, target)],
         "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, f"coreml.{variant}", [artifact]),
                      *upstream],
         "clean": [(atomic.remove, [artifact]), (atomic.remove, [target])],
     }
+
+
+def compression_deps(item: Loaded, variant: str) -> list[str]:
+    """The validation samples, when a variant's compression is calibrated on them."""
+    compression = item.recipe.coreml[variant].compression
+    if compression is None or not compression.calibrated:
+        return []
+    return [in_project(item, item.root / sample) for sample in item.recipe.validate_.samples]
 
 
 def public_task(item: Loaded, stage_task: dict[str, Any], key: str) -> dict[str, Any]:

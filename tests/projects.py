@@ -168,15 +168,18 @@ class ViewFlattenClassifier(torch.nn.Module):
 
 
 class TinyTokenClassifier(torch.nn.Module):
-    """Token ids and an attention mask in, 3 class scores out (a transformer's interface, in small)."""
+    """Token ids and an attention mask in, 3 class scores out (a transformer's interface, in small).
+
+    Like transformers' `logits_to_keep=0`, forward has a defaulted number the recipe does not declare:
+    it must not become an ONNX input."""
 
     def __init__(self, vocabulary: int = 50):
         super().__init__()
         self.embed = torch.nn.Embedding(vocabulary, 8)
         self.head = torch.nn.Linear(8, 3)
 
-    def forward(self, ids, mask):
-        hidden = self.embed(ids) * mask.unsqueeze(-1).to(torch.float32)
+    def forward(self, ids, mask, scale: int = 1):
+        hidden = self.embed(ids) * mask.unsqueeze(-1).to(torch.float32) * scale
         return {"logits": self.head(hidden.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)), "hidden": hidden}
 
 

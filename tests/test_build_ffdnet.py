@@ -30,12 +30,14 @@ def _features(path: Path, role: str) -> dict[str, dict]:
     return {f["name"]: f for f in describe(path)[role]}
 
 
-def test_build_leaves_the_three_artifacts_reports_and_a_manifest(built):
+def test_build_leaves_the_artifacts_reports_and_a_manifest(built):
     assert sorted(p.name for p in built.iterdir()) == [
-        ".records", "FFDNet.mlmodel", "FFDNet.onnx", "FFDNet_image.mlmodel", "manifest.json", "report.html",
+        ".records", "FFDNet.mlmodel", "FFDNet.onnx", "FFDNet_image.mlmodel", "FFDNet_int8.mlmodel",
+        "FFDNet_palette6.mlpackage", "FFDNet_palette6.mlpackage.sha256", "manifest.json", "report.html",
         "report.json", "report.md", "timings.json"]
     assert sorted(p.name for p in (built / ".records").iterdir() if p.suffix != ".stat") == [
-        ".lock", "coreml.image.json", "coreml.multiarray.json", "onnx.json", "validate.json"]
+        ".lock", "coreml.image.json", "coreml.multiarray.json", "coreml.multiarray_int8.json",
+        "coreml.program_palette6.json", "onnx.json", "validate.json"]
 
 
 def test_multiarray_variant_interface(built):

@@ -5,12 +5,12 @@ outputs (names, shapes, FLOAT32 multi-arrays or images with scale/bias and an
 optional per-channel scale; optionally flexible input shapes, optionally a
 classifier's label and probabilities) and metadata are exactly as declared;
 `flexible_support_problem` says beforehand whether a route can make the
-declared inputs flexible; `save_mlmodel` writes it atomically;
-`package_digest` is a stable content hash of the written artifact.
+declared inputs flexible; `save_mlmodel` writes it atomically and
+deterministically (`modelbuild.hashing.artifact_sha256` is its stable digest).
 """
 from __future__ import annotations
 
-from modelbuild.coreml.artifacts import package_digest, save_mlmodel
+from modelbuild.coreml.artifacts import save_mlmodel
 from modelbuild.coreml.classifier import Classifier
 from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.features import FeatureSpec, ImageInput, ImageOutput, Metadata
@@ -28,7 +28,6 @@ __all__ = [
     "Range",
     "convert",
     "flexible_support_problem",
-    "package_digest",
     "save_mlmodel",
 ]
 

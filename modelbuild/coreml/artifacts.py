@@ -12,7 +12,7 @@ and coremltools' random UUIDs in an .mlpackage's Manifest.json are replaced by
 UUIDs derived from the items' paths, so converting and saving the same model
 twice, in two processes, gives byte-identical artifacts.
 
-`package_digest` is `modelbuild.hashing.artifact_sha256`, which hashes an
+Their digest is `modelbuild.hashing.artifact_sha256`, which hashes an
 .mlpackage's Manifest.json in a canonical form, so that it is stable for
 packages written by other tools too.
 """
@@ -43,14 +43,6 @@ def save_mlmodel(mlmodel: Any, path: Path) -> Path:
         if temporary.is_dir():
             _make_manifest_deterministic(temporary / MANIFEST)
     return path
-
-
-def package_digest(path: Path) -> str:
-    """A stable sha256 (hex) of an .mlmodel file or an .mlpackage folder (see modelbuild.hashing)."""
-    path = Path(path)
-    if not path.exists():
-        raise CoreMLBuildError(f"Cannot hash {str(path)!r}: no such .mlmodel file or .mlpackage folder.")
-    return artifact_sha256(path)
 
 
 def _spec_file(saved: Path) -> Path:

@@ -3,6 +3,9 @@
 - `new_ones` (`tensor.new_ones(size, dtype=...)`): coremltools has new_zeros and new_full but no
   new_ones; transformers 5 calls it when it builds an attention mask from an `attention_mask` input
   (`masking_utils.and_masks`).
+- `diff` (`torch.diff(x, n, dim, prepend, append)`): transformers 5 calls it on `position_ids`
+  to find packed sequences (GPT-2 and other decoders); lowered to concat, slices and subs.
+- `swapaxes` / `swapdims` (aliases of `transpose`; torchvision's MaxViT partitions windows with them).
 - `upsample_bilinear2d` / `upsample_nearest2d` to a size computed at run time (flexible input
   shapes, `F.interpolate(x, size=other.shape[-2:])`): coremltools emits a torch-dialect op that
   its pass `torch::torch_upsample_to_core_upsample` must map to a constant scale factor, and
@@ -51,7 +54,10 @@ def extra_torch_ops() -> Iterator[None]:
 
 def _converters(mapping: dict[str, Callable]) -> dict[str, Callable]:
     """name -> converter; the upsample ones wrap coremltools' converter registered under that name."""
-    converters: dict[str, Callable] = {"new_ones": _new_ones}
+    converters: dict[str, Callable] = {"new_ones": _new_ones, "diff": _diff}
+    for alias in ("swapaxes", "swapdims"):
+        if "transpose" in mapping:
+            converters[alias] = mapping["transpose"]
     for name in ("upsample_bilinear2d", "upsample_bilinear2d.vec", "upsample_nearest2d", "upsample_nearest2d.vec"):
         if name in mapping:
             converters[name] = _dynamic_size_upsample(mapping[name])
@@ -91,6 +97,36 @@ def _new_ones(context: Any, node: Any) -> None:
         result = mb.cast(x=ones, dtype=types.builtin_to_string(types.numpy_type_to_builtin_type(dtype)),
                          name=node.name)
     context.add(result)
+
+
+def _diff(context: Any, node: Any) -> None:
+    """aten::diff(self, n=1, dim=-1, prepend=None, append=None): n times x[1:] - x[:-1] along dim."""
+    from coremltools.converters.mil.frontend.torch.ops import _get_inputs
+    from coremltools.converters.mil.mil import Builder as mb
+
+    inputs = _get_inputs(context, node, min_expected=1)
+    given = [value for value in inputs] + [None] * (5 - len(inputs))
+    x, n, dim, prepend, append = given[:5]
+    count = 1 if n is None or n.val is None else int(n.val)
+    parts = [part for part in (prepend, x, append) if part is not None and not _is_none(part)]
+    axis = (-1 if dim is None or dim.val is None else int(dim.val)) % x.rank
+    value = mb.concat(values=parts, axis=axis) if len(parts) > 1 else x
+    for step in range(count):
+        begin_mask = [d != axis for d in range(value.rank)]
+        later = mb.slice_by_index(x=value, begin=[1 if d == axis else 0 for d in range(value.rank)],
+                                  end=[0] * value.rank, begin_mask=begin_mask, end_mask=[True] * value.rank)
+        earlier = mb.slice_by_index(x=value, begin=[0] * value.rank,
+                                    end=[-1 if d == axis else 0 for d in range(value.rank)],
+                                    begin_mask=[True] * value.rank, end_mask=begin_mask)
+        named = {"name": node.name} if step == count - 1 else {}
+        value = mb.sub(x=later, y=earlier, **named)
+    context.add(value if count else mb.identity(x=value, name=node.name))
+
+
+def _is_none(value: Any) -> bool:
+    """A torch None argument as coremltools' frontend hands it over (a const holding None)."""
+    return getattr(value, "val", 0) is None and getattr(value, "op", None) is not None \
+        and value.op.op_type == "const"
 
 
 def _dynamic_size_upsample(original: Callable) -> Callable:

@@ -43,10 +43,7 @@ def describe_file(path: Path) -> str:
 
 
 def _sizes_on_disk(path: Path) -> dict[str, int]:
-    """Total bytes on disk (a folder's files summed) and, for an .mlpackage, its weight files."""
-    if path.is_dir():
-        files = [f for f in path.rglob("*") if f.is_file()]
-        weights = [f for f in files if "weights" in f.relative_to(path).parts]
-        return {"size_bytes": sum(f.stat().st_size for f in files),
-                "weights_bytes": sum(f.stat().st_size for f in weights)}
-    return {"size_bytes": path.stat().st_size}
+    """Total bytes on disk (a folder's files summed) and how many of them are weights."""
+    from modelbuild.sizes import artifact_sizes
+
+    return artifact_sizes(path)

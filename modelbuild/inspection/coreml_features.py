@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-ARRAY_DATA_TYPES = {65568: "FLOAT32", 65600: "DOUBLE", 131104: "INT32", 131080: "INT8", 65552: "FLOAT16"}
-COLOR_SPACES = {10: "GRAYSCALE", 20: "RGB", 30: "BGR", 40: "GRAYSCALE_FLOAT16"}
+
+def _enum_name(message: Any, field: str) -> str:
+    """The proto enum name of `message.field` (e.g. FLOAT32, RGB), or its number when the enum has no name for it."""
+    number = getattr(message, field)
+    value = message.DESCRIPTOR.fields_by_name[field].enum_type.values_by_number.get(number)
+    return value.name if value is not None else str(number)
 
 
 def describe_feature(feature: Any) -> dict[str, Any]:
@@ -35,7 +39,7 @@ def _feature_type(feature_type: Any) -> dict[str, Any]:
 
 
 def _array(array: Any) -> dict[str, Any]:
-    described: dict[str, Any] = {"dtype": ARRAY_DATA_TYPES.get(array.dataType, str(array.dataType)),
+    described: dict[str, Any] = {"dtype": _enum_name(array, "dataType"),
                                  "shape": list(array.shape)}
     flexibility = array.WhichOneof("ShapeFlexibility")
     if flexibility == "shapeRange":
@@ -47,7 +51,7 @@ def _array(array: Any) -> dict[str, Any]:
 
 def _image(image: Any) -> dict[str, Any]:
     described: dict[str, Any] = {"width": image.width, "height": image.height,
-                                 "color_space": COLOR_SPACES.get(image.colorSpace, str(image.colorSpace))}
+                                 "color_space": _enum_name(image, "colorSpace")}
     flexibility = image.WhichOneof("SizeFlexibility")
     if flexibility == "imageSizeRange":
         described["size_range"] = {"width": _range(image.imageSizeRange.widthRange),

@@ -35,7 +35,9 @@ def describe_coreml(path: Path) -> dict[str, Any]:
         raise InspectError(f"Cannot read {path} as a Core ML model: the spec names no model type; "
                            f"inspect accepts a valid {ACCEPTED} file.")
     _check_weights(path, spec)
-    return {"format": "coreml", **describe_spec(spec)}
+    from modelbuild.inspection.weights import weight_forms
+
+    return {"format": "coreml", **describe_spec(spec), "weights": weight_forms(spec)}
 
 
 def _check_weights(path: Path, spec: Any) -> None:

@@ -19,6 +19,8 @@ def _body(description: dict[str, Any], indent: str = "") -> list[str]:
         lines.append(indent + _classifier_line(description["classifier"]))
     if description.get("ops"):
         lines += _ops_lines(description["ops"], description.get("mil_opsets"), indent)
+    if description.get("weights"):
+        lines += _weight_lines(description["weights"], indent)
     if len(description.get("functions", [])) > 1:
         lines.append(f"{indent}functions: {', '.join(description['functions'])}")
     if "initializers" in description:
@@ -128,6 +130,19 @@ def _ops_lines(ops: dict[str, Any], mil_opsets: list[str] | None, indent: str) -
         if len(lines[-1]) + 1 + len(text) > WIDTH:
             lines.append(indent + "   ")
         lines[-1] += " " + text
+    return lines
+
+
+def _weight_lines(weights: list[dict[str, Any]], indent: str) -> list[str]:
+    """A count per storage form, then each weight that is not plain float32 with its form."""
+    counts: dict[str, int] = {}
+    for weight in weights:
+        counts[weight["form"]] = counts.get(weight["form"], 0) + 1
+    lines = [f"{indent}weights: " + "; ".join(f"{count} x {form}" for form, count in counts.items())]
+    shown = [w for w in weights if w["form"] not in ("float32", "float32 (raw)")]
+    width = max((len(w["name"]) for w in shown), default=0)
+    lines += [f"{indent}  {w['name']:<{width}}  {(_shape(w['shape']) + '  ') if w['shape'] else ''}{w['form']}"
+              for w in shown]
     return lines
 
 

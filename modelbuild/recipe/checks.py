@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from modelbuild.recipe.schema import (FORMAT_SUFFIX, MLPROGRAM_TARGETS, NEURALNETWORK_TARGETS, PLAIN_FILE_NAME, Recipe,
-                                     is_plain_file_name)
+from modelbuild.recipe.schema import (FORMAT_SUFFIX, MLPROGRAM_TARGETS, NEURALNETWORK_TARGETS, PLAIN_FILE_NAME,
+                                     CoreMLVariant, Recipe, is_plain_file_name)
 
 Problem = tuple[tuple, str]
 ARTIFACT_SUFFIXES = (".onnx", ".mlmodel", ".mlpackage")
@@ -18,7 +18,14 @@ def cross_field_problems(recipe: Recipe) -> list[Problem]:
     """Every problem that involves more than one field of the recipe."""
     return [*_model_source(recipe), *_patches(recipe), *_inputs(recipe), *_feature_names(recipe),
             *_variants(recipe), *_files(recipe), *_flexible(recipe), *_denoise(recipe),
-            *_classifier(recipe), *_agreement(recipe), *_tolerances(recipe), *_allow_flat(recipe), *_capture(recipe)]
+            *_classifier(recipe), *_agreement(recipe), *_tolerances(recipe), *_allow_flat(recipe), *_capture(recipe),
+            *_compression(recipe)]
+
+
+def converted(recipe: Recipe) -> Iterator[tuple[str, CoreMLVariant]]:
+    """The variants that are converted (not made from another variant's artifact): the ones whose
+    conversion settings are checked; a from_variant variant shares them."""
+    return ((name, spec) for name, spec in recipe.coreml.items() if spec.from_variant is None)
 
 
 def _inputs(recipe: Recipe) -> Iterator[Problem]:
@@ -33,7 +40,7 @@ def _inputs(recipe: Recipe) -> Iterator[Problem]:
                 yield ("inputs", name, "example"), f"a bool input takes 0 or 1, got {spec.example}"
         if spec.dtype != "float16":
             continue
-        for variant, coreml in recipe.coreml.items():
+        for variant, coreml in converted(recipe):
             if coreml.format != "mlprogram" or coreml.minimum_deployment_target in ("iOS15", "macOS12"):
                 yield ("coreml", variant), (f"input {name!r} is float16, which Core ML takes from iOS16/macOS13 in "
                                             f"an ML Program; use format mlprogram with such a target, or a float32 "
@@ -48,8 +55,9 @@ def _feature_names(recipe: Recipe) -> Iterator[Problem]:
 def _variants(recipe: Recipe) -> Iterator[Problem]:
     for variant_name, variant in recipe.coreml.items():
         here = ("coreml", variant_name)
+        converts = variant.from_variant is None  # else the settings are checked on the variant it is made from
         allowed = NEURALNETWORK_TARGETS if variant.format == "neuralnetwork" else MLPROGRAM_TARGETS
-        if variant.minimum_deployment_target not in allowed:
+        if converts and variant.minimum_deployment_target not in allowed:
             yield here + ("minimum_deployment_target",), (
                 f"{variant.format} cannot target {variant.minimum_deployment_target}; "
                 f"expected one of {', '.join(allowed)}")
@@ -58,6 +66,8 @@ def _variants(recipe: Recipe) -> Iterator[Problem]:
             if not is_plain_file_name(variant.file, suffix):
                 yield here + ("file",), (f"a {variant.format} artifact is {PLAIN_FILE_NAME.format(suffix=suffix)}, "
                                          f"got {variant.file!r}")
+        if not converts:
+            continue
         yield from _images(recipe, here, "image_inputs", variant.image_inputs, recipe.inputs)
         yield from _images(recipe, here, "image_outputs", variant.image_outputs, recipe.outputs)
 
@@ -110,7 +120,7 @@ def _model_source(recipe: Recipe) -> Iterator[Problem]:
         yield ("model", "patches"), "model patches edit a PyTorch model; an ONNX source has none (use onnx.surgery)"
     if "exporter" in recipe.onnx.model_fields_set:
         yield ("onnx", "exporter"), "applies to a PyTorch factory; an ONNX-source recipe's file is copied, not exported"
-    for variant, spec in recipe.coreml.items():
+    for variant, spec in converted(recipe):
         if spec.frontend == "torch":
             yield ("coreml", variant, "frontend"), "an ONNX-source recipe has no PyTorch model: use frontend onnx"
     if recipe.agreement is not None:
@@ -161,7 +171,7 @@ def _flexible_routes(recipe: Recipe) -> Iterator[Problem]:
     from modelbuild.coreml.flexible import flexible_support_problem
     from modelbuild.stages.coreml_stage import input_features, output_features_without_shapes
 
-    for variant, spec in recipe.coreml.items():
+    for variant, spec in converted(recipe):
         if spec.fixed_shape:
             continue
         problem = flexible_support_problem(spec.frontend, spec.format, input_features(recipe, variant),
@@ -196,7 +206,7 @@ def _classifier(recipe: Recipe) -> Iterator[Problem]:
         names = {recipe.classifier.predicted_feature_name, recipe.classifier.probabilities_output}
         for clash in sorted(names & set(recipe.inputs)):
             yield ("classifier",), f"output name {clash!r} is also an input name"
-    for variant, spec in recipe.coreml.items():
+    for variant, spec in converted(recipe):
         if spec.classifier and recipe.classifier is None:
             yield ("coreml", variant, "classifier"), "needs a top-level classifier section with the labels"
         if recipe.is_classifier(variant) and spec.image_outputs:
@@ -242,7 +252,37 @@ def _tolerances(recipe: Recipe) -> Iterator[Problem]:
 
 def _capture(recipe: Recipe) -> Iterator[Problem]:
     """`capture` chooses how frontend torch captures the model; frontend onnx converts the ONNX file."""
-    for variant, spec in recipe.coreml.items():
+    for variant, spec in converted(recipe):
         if spec.frontend == "onnx" and "capture" in spec.model_fields_set:
             yield ("coreml", variant, "capture"), ("applies to frontend torch only; frontend onnx converts the "
                                                    "ONNX file (choose how it is exported with onnx.exporter)")
+
+
+# The Core ML specification version each deployment target starts (Model.proto's table).
+SPECIFICATION_VERSIONS = {"iOS13": 4, "iOS14": 5, "iOS15": 6, "iOS16": 7, "iOS17": 8, "iOS18": 9,
+                          "macOS10_15": 4, "macOS11": 5, "macOS12": 6, "macOS13": 7, "macOS14": 8, "macOS15": 9}
+TARGET_NAMES = {7: "iOS16 (macOS13)", 8: "iOS17 (macOS14)", 9: "iOS18 (macOS15)"}
+RAISED_BY_COREMLTOOLS = 7  # compressed weights raise an older ML Program to iOS16 by themselves
+
+
+def _compression(recipe: Recipe) -> Iterator[Problem]:
+    """What the variant's format and target cannot hold, refused before any conversion runs."""
+    for variant, spec in recipe.coreml.items():
+        if spec.compression is None:
+            continue
+        here = ("coreml", variant, "compression")
+        owner = f"coreml.{spec.from_variant or variant}"
+        if spec.format == "neuralnetwork":
+            problem = spec.compression.neuralnetwork_problem()
+            if problem:
+                yield here, f"{problem}; {owner} converts to a NeuralNetwork: use format mlprogram there"
+            continue
+        if spec.compression.activations is not None and spec.compute_precision != "float16":
+            yield here + ("activations",), (f"coremltools quantizes the activations of a float16 ML Program only, "
+                                            f"and {owner} converts in float32: set {owner}.compute_precision "
+                                            f"float16")
+        needed, feature = spec.compression.requirement()
+        target = spec.minimum_deployment_target
+        if needed > RAISED_BY_COREMLTOOLS and SPECIFICATION_VERSIONS[target] < needed:
+            yield here, (f"{feature} needs an ML Program for {TARGET_NAMES[needed]} or later, and {owner} "
+                         f"converts for {target}: set {owner}.minimum_deployment_target accordingly")

@@ -19,6 +19,7 @@ from typing import Annotated, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modelbuild.patches import torch_patch_models
+from modelbuild.recipe.compression import Compression
 from modelbuild.surgery import coreml_step_models, onnx_step_models
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -245,15 +246,20 @@ class ImageOutput(Strict):
 
 
 class CoreMLVariant(Strict):
-    """One Core ML artifact."""
+    """One Core ML artifact: a conversion (frontend and format), or the compression of another variant's
+    artifact (from_variant), which then converts nothing itself."""
 
-    frontend: Literal["onnx", "torch"] = Field(description="'onnx': convert the ONNX file with onnx2coreml; "
-                                                           "'torch': convert the traced model with coremltools.")
+    frontend: Literal["onnx", "torch"] | None = Field(None, description="'onnx': convert the ONNX file with "
+                                                                        "onnx2coreml; 'torch': convert the traced "
+                                                                        "model with coremltools. Required unless "
+                                                                        "from_variant is given.")
     capture: Literal["trace", "export"] = Field("trace", description="frontend torch: how the model is captured "
                                                 "for coremltools. 'trace': torch.jit.trace (deprecated TorchScript); "
                                                 "'export': torch.export.export, then run_decompositions({}).")
-    format: Literal["neuralnetwork", "mlprogram"] = Field(description="'neuralnetwork' (.mlmodel) or "
-                                                                      "'mlprogram' (.mlpackage).")
+    format: Literal["neuralnetwork", "mlprogram"] | None = Field(None, description="'neuralnetwork' (.mlmodel) or "
+                                                                                   "'mlprogram' (.mlpackage). "
+                                                                                   "Required unless from_variant "
+                                                                                   "is given.")
     minimum_deployment_target: Literal[DEPLOYMENT_TARGETS] = Field(  # type: ignore[valid-type]
         None, description="Oldest OS the model runs on; default iOS13 for neuralnetwork, iOS15 for mlprogram.")
     compute_precision: Literal["float32", "float16"] = Field("float32", description="Precision of weights and "
@@ -270,15 +276,47 @@ class CoreMLVariant(Strict):
                                                      "whose layers fix the size. False: convert anyway, and let "
                                                      "validation at every declared shape judge (surgery may repair).")
     surgery: list[CoreMLStep] = Field(default_factory=list, description="Core ML surgery steps applied in order "
-                                                                        "after conversion (see the surgery reference).")
+                                                                        "after conversion and compression (see the "
+                                                                        "surgery reference).")
+    from_variant: str | None = Field(None, description="Make this artifact from another variant's (its name) "
+                                                       "instead of converting: the conversion runs once, and this "
+                                                       "variant takes that one's frontend, format, target, "
+                                                       "precision, images and classifier. Give only compression "
+                                                       "(and file, surgery) with it.")
+    compression: Compression | None = Field(None, description="Weight (and activation) compression applied after "
+                                                              "conversion, or to the from_variant's artifact.")
 
     @model_validator(mode="before")
     @classmethod
     def _default_target(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("minimum_deployment_target") is None:
+        if (isinstance(data, dict) and data.get("minimum_deployment_target") is None
+                and data.get("from_variant") is None):
             data = dict(data)
             data["minimum_deployment_target"] = "iOS15" if data.get("format") == "mlprogram" else "iOS13"
         return data
+
+    @model_validator(mode="after")
+    def _conversion_or_source(self) -> "CoreMLVariant":
+        if self.from_variant is None:
+            missing = [key for key in ("frontend", "format") if getattr(self, key) is None]
+            if missing:
+                raise ValueError(f"give {' and '.join(missing)} (how to convert), or from_variant (the variant "
+                                 f"whose artifact this one compresses)")
+            return self
+        if not DERIVED_FIELDS.issuperset(self.model_fields_set):
+            extra = sorted(self.model_fields_set - DERIVED_FIELDS)
+            raise ValueError(f"a variant made from_variant {self.from_variant!r} takes its conversion settings "
+                             f"from that variant; remove {', '.join(extra)} here (or set them there)")
+        if self.compression is None and not self.surgery:
+            raise ValueError("a variant made from another needs compression (or surgery) to differ from it")
+        return self
+
+    def derived_from(self, base: "CoreMLVariant") -> "CoreMLVariant":
+        """This variant with the conversion settings of `base`, the variant whose artifact it compresses."""
+        return base.model_copy(update={key: getattr(self, key) for key in DERIVED_FIELDS})
+
+
+DERIVED_FIELDS = frozenset({"from_variant", "compression", "file", "surgery"})
 
 
 class Labels(Strict):
@@ -309,7 +347,11 @@ class Tolerance(Strict):
     """How close an artifact must stay to the PyTorch model. Figures are in output units, and in
     pixel levels (0..255) for image outputs. Without any, the defaults depend on the artifact:
     float32 max_abs_of_range 1e-4 (image outputs: max_abs 1 level; classifiers: also the same top-1
-    class); float16 min_psnr 40 dB (classifiers: top-1 agreement reported, not required)."""
+    class); float16 min_psnr 40 dB (classifiers: top-1 agreement reported, not required); a
+    compressed variant is judged on its task, by how much it compresses (the report's "Compressed
+    variants" table lists the defaults): e.g. int8 or an 8-bit palette min_psnr 30 dB, top-1 on
+    every sample, denoising within 0.5 dB; a 6-bit palette min_psnr 25 dB, top-1 on 3 samples in 4,
+    denoising within 0.5 dB."""
 
     max_abs: float | None = Field(None, gt=0, description="Largest absolute difference.")
     max_abs_of_range: float | None = Field(None, gt=0, description="Largest absolute difference as a fraction "
@@ -318,8 +360,12 @@ class Tolerance(Strict):
                                                                    "the report's max rel.")
     min_psnr: float | None = Field(None, description="Smallest PSNR in dB against the reference (peak: the "
                                                      "reference's value range, 255 for images).")
-    min_top1: float | None = Field(None, ge=0, le=1, description="Classifiers: 1 requires the same top-1 class as "
-                                                                "PyTorch on every sample, 0 only reports it.")
+    min_top1: float | None = Field(None, ge=0, le=1, description="Classifiers: the fraction of samples on which "
+                                                                "the top-1 class must be PyTorch's (1: every "
+                                                                "sample; 0 only reports it).")
+    max_denoise_drop: float | None = Field(None, ge=0, description="validate.denoise: how many dB the denoised "
+                                                                   "output's PSNR (mean over the samples) may "
+                                                                   "fall below PyTorch's on the same inputs.")
 
 
 class Denoise(Strict):
@@ -397,6 +443,22 @@ class Recipe(Strict):
                 raise ValueError(f"name {key!r} must be an identifier (letters, digits, _; not starting with a digit)")
         return value
 
+    @field_validator("coreml")
+    @classmethod
+    def _derived_variants(cls, value: dict[str, CoreMLVariant]) -> dict[str, CoreMLVariant]:
+        """Give each from_variant variant the conversion settings of the variant it compresses."""
+        converted = [name for name, spec in value.items() if spec.from_variant is None]
+        resolved = {}
+        for name, spec in value.items():
+            base = spec.from_variant
+            if base is not None and base not in converted:
+                why = ("itself" if base == name else "another from_variant variant" if base in value
+                       else "no variant")
+                raise ValueError(f"{name}.from_variant names {why} ({base!r}); expected a variant that is "
+                                 f"converted: {', '.join(converted) or '(none)'}")
+            resolved[name] = spec if base is None else spec.derived_from(value[base])
+        return resolved
+
     @property
     def onnx_file(self) -> str:
         """File name of the ONNX artifact."""
@@ -406,6 +468,10 @@ class Recipe(Strict):
         """Whether a Core ML variant gets classifier outputs."""
         wanted = self.coreml[variant].classifier
         return self.classifier is not None and wanted is not False
+
+    def variant_source(self, variant: str) -> str | None:
+        """The variant whose artifact `variant` compresses (None when it is converted itself)."""
+        return self.coreml[variant].from_variant
 
     def coreml_file(self, variant: str) -> str:
         """File name of a Core ML variant's artifact."""

@@ -21,7 +21,12 @@ ARRAY_DTYPES = {
     131080: np.dtype(np.int8),  # INT8
     65552: np.dtype(np.float16),  # FLOAT16
 }
-COLOR_SPACES = {10: "GRAYSCALE", 20: "RGB", 30: "BGR", 40: "GRAYSCALE_FLOAT16"}
+
+
+def _color_space(image_type: Any) -> str:
+    """The proto's name for the image's colour space (GRAYSCALE, RGB, BGR, GRAYSCALE_FLOAT16); RGB when unset."""
+    value = image_type.DESCRIPTOR.fields_by_name["colorSpace"].enum_type.values_by_number.get(image_type.colorSpace)
+    return value.name if value is not None and image_type.colorSpace else "RGB"
 
 
 class InputError(ModelRuntimeError, ValueError):
@@ -101,7 +106,7 @@ def _describe_one(feature: Any) -> FeatureDescription:
             enumerated = tuple((int(s.height), int(s.width)) for s in img.enumeratedSizes.sizes)
         return FeatureDescription(
             kind="image", shape=(int(img.height), int(img.width)),
-            color_space=COLOR_SPACES.get(img.colorSpace, "RGB"),
+            color_space=_color_space(img),
             shape_ranges=ranges, enumerated_shapes=enumerated, **common,
         )
     return FeatureDescription(kind=kind.removesuffix("Type"), **common)

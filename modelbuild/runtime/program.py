@@ -12,20 +12,14 @@ from typing import Any
 import numpy as np
 
 from modelbuild.runtime.features import FeatureDescription
-from modelbuild.runtime.registry import ModelRuntimeError
 
 
 class ProgramExecutor:
     """Runs an mlProgram spec with `modelbuild.runtime.mil.Program`."""
 
     def __init__(self, spec: Any, weights_dir: Path | None, inputs: dict[str, FeatureDescription]) -> None:
-        try:
-            from modelbuild.runtime.mil import Program
-        except ImportError as err:
-            raise ModelRuntimeError(
-                "This is an ML Program (.mlpackage) and the reference runtime's ML Program "
-                f"interpreter (modelbuild.runtime.mil) is not available: {err}."
-            ) from err
+        from modelbuild.runtime.mil import Program
+
         self.inputs = inputs
         self.program = Program.from_spec(spec, weights_dir)
 

@@ -9,17 +9,49 @@ from modelbuild.recipe import Recipe
 
 
 def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, target: Path) -> dict[str, Any]:
-    """Convert one variant and save it atomically at `target`; return the manifest entry."""
-    from modelbuild.coreml import convert, save_mlmodel
+    """Convert one variant (or load the artifact of the variant it is made from), compress it, apply its
+    surgery, and save it atomically at `target`; return the manifest entry."""
+    from modelbuild.coreml import save_mlmodel
 
     started = time.perf_counter()
+    spec = recipe.coreml[variant]
+    if spec.from_variant is not None:
+        mlmodel = load_artifact(target.parent / recipe.coreml_file(spec.from_variant))
+    else:
+        mlmodel = _convert(recipe, root, variant, onnx_path)
+    if spec.compression is not None:
+        from modelbuild.coreml.compression import compress
+
+        calibration = calibration_inputs(recipe, root, variant) if spec.compression.calibrated else None
+        mlmodel = compress(mlmodel, spec.compression, calibration)
+    if spec.surgery:
+        from modelbuild.surgery import apply_steps
+
+        mlmodel = apply_steps(mlmodel, spec.surgery)
+    save_mlmodel(mlmodel, target)
+    from modelbuild.sizes import artifact_sizes
+
+    entry = {"frontend": spec.frontend, "format": spec.format,
+             "minimum_deployment_target": spec.minimum_deployment_target,
+             "compute_precision": spec.compute_precision,
+             "specification_version": mlmodel.get_spec().specificationVersion, **artifact_sizes(target)}
+    if spec.from_variant is not None:
+        entry["from_variant"] = spec.from_variant
+    if spec.compression is not None:
+        entry["compression"] = spec.compression.kind
+    return {**entry, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _convert(recipe: Recipe, root: Path, variant: str, onnx_path: Path) -> Any:
+    from modelbuild.coreml import convert
+
     spec = recipe.coreml[variant]
     torch_model = None
     if spec.frontend == "torch":
         from modelbuild.shared_model import shared_model
 
         torch_model = shared_model(recipe, root)
-    mlmodel = convert(
+    return convert(
         frontend=spec.frontend,
         onnx_path=onnx_path if spec.frontend == "onnx" else None,
         torch_model=torch_model,
@@ -33,15 +65,27 @@ def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, targ
         check_onnx_graph=spec.onnx_graph_check,
         capture=spec.capture,
     )
-    if spec.surgery:
-        from modelbuild.surgery import apply_steps
 
-        mlmodel = apply_steps(mlmodel, spec.surgery)
-    save_mlmodel(mlmodel, target)
-    return {"frontend": spec.frontend, "format": spec.format,
-            "minimum_deployment_target": spec.minimum_deployment_target,
-            "compute_precision": spec.compute_precision,
-            "seconds": round(time.perf_counter() - started, 3)}
+
+def load_artifact(path: Path) -> Any:
+    """A built Core ML artifact as a coremltools MLModel (not compiled: Core ML is not needed)."""
+    from modelbuild.quiet import coremltools
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path.name} is not built")
+    return coremltools().models.MLModel(str(path), skip_model_load=True)
+
+
+def calibration_inputs(recipe: Recipe, root: Path, variant: str) -> list[dict[str, Any]]:
+    """The validation samples at the default shapes, as a Core ML model of the variant takes them
+    (image inputs as PIL images): what activation quantization is calibrated on."""
+    from modelbuild.validation.runners import to_pil, values_to_pixels
+    from modelbuild.validation.samples import make_samples
+
+    images = recipe.coreml[variant].image_inputs
+    return [{name: to_pil(values_to_pixels(value, images[name]), images[name]) if name in images else value
+             for name, value in sample.feeds.items()}
+            for sample in make_samples(recipe, root) if sample.shape_label == "default"]
 
 
 def input_features(recipe: Recipe, variant: str) -> list:

@@ -7,6 +7,8 @@ The reference is the PyTorch model, or for an ONNX-source recipe the source file
 """
 from __future__ import annotations
 
+import contextlib
+import inspect
 import time
 import warnings
 from pathlib import Path
@@ -57,11 +59,15 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
         figures = _compare(temporary, feeds, dict(zip(recipe.outputs, expected)))
         misses = _misses(recipe, figures)
         if misses:
-            raise OnnxExportError(f"onnxruntime disagrees with {reference} on the example inputs: {'; '.join(misses)}")
+            hint = _conditioning_hint(model, feeds, expected) if recipe.model.onnx is None else ""
+            raise OnnxExportError(f"onnxruntime disagrees with {reference} on the example inputs: "
+                                  f"{'; '.join(misses)}{hint}")
+    from modelbuild.sizes import artifact_sizes
+
     return {"opset": recipe.onnx.opset, "reference": reference,
             "max_abs_error_vs_reference": {name: f["max_abs"] for name, f in figures.items()},
             "output_shapes": {name: f["shape"] for name, f in figures.items()},
-            "seconds": round(time.perf_counter() - started, 3)}
+            **artifact_sizes(target), "seconds": round(time.perf_counter() - started, 3)}
 
 
 def _misses(recipe: Recipe, figures: dict[str, dict[str, float]]) -> list[str]:
@@ -86,8 +92,40 @@ def apply_onnx_surgery(path: Path, steps: list) -> None:
     onnx.save(apply_steps(onnx.load(str(path)), steps), str(path))
 
 
+def _run_torch(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Every output of the model on the feeds (however many it returns)."""
+    import torch
+
+    with torch.no_grad():
+        result = model(*(torch.from_numpy(v) for v in feeds.values()))
+    return [t.numpy() for t in (result if isinstance(result, (tuple, list)) else (result,))]
+
+
+def _conditioning_hint(model, feeds: dict[str, np.ndarray], expected: list[np.ndarray]) -> str:
+    """When PyTorch's float32 result is itself far from its float64 one, say so: then no exporter can agree.
+
+    A randomly initialised or calibrated network can amplify the generated example inputs so much
+    that rounding alone moves its outputs. Computed only after a failed comparison; the model is put
+    back in float32 (exactly: every float32 value is a float64 value).
+    """
+    try:
+        exact = _run_torch(model.double(),
+                           {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in feeds.items()})
+    except Exception:  # a model that cannot run in float64 gets no hint
+        return ""
+    finally:
+        model.float()
+    worst = max((float(np.max(np.abs(e.astype(np.float64) - x))) / max(float(np.max(np.abs(x))), 1e-30)
+                 for e, x in zip(expected, exact) if e.dtype.kind == "f" and e.size), default=0.0)
+    if worst < 1e-5:
+        return ""
+    return (f" (PyTorch itself, float32 against float64, differs by {worst:.2g} of the output's scale on these "
+            "inputs: the reference is ill-conditioned there, as random or calibrated weights on generated inputs "
+            "can be; use trained weights, or raise onnx.max_error_of_range if that difference is acceptable)")
+
+
 def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> None:
-    """Export with the recipe's exporter: the TorchScript one (below) or dynamo (modelbuild.stages.onnx_dynamo)."""
+    """Export with the recipe's exporter: the TorchScript one (below, with `onnx_symbolics`) or dynamo (modelbuild.stages.onnx_dynamo)."""
     if recipe.onnx.exporter == "dynamo":
         from modelbuild.stages.onnx_dynamo import export_dynamo
 
@@ -96,13 +134,40 @@ def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> 
     import torch
 
     from modelbuild.shapes import onnx_dynamic_axes
+    from modelbuild.stages.onnx_symbolics import extra_symbolics
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), extra_symbolics(recipe.onnx.opset), _declared_inputs_only(model, recipe):
         warnings.simplefilter("ignore")
         torch.onnx.export(model, tuple(torch.from_numpy(v) for v in feeds.values()), str(path),
                           input_names=list(recipe.inputs), output_names=list(recipe.outputs),
                           opset_version=recipe.onnx.opset, do_constant_folding=True, dynamo=False,
                           dynamic_axes=onnx_dynamic_axes(recipe) or None)
+
+
+@contextlib.contextmanager
+def _declared_inputs_only(model, recipe: Recipe):
+    """The model's forward seen with the declared inputs as its only parameters, for the block.
+
+    The TorchScript exporter passes every defaulted parameter of forward it was not given (it reads
+    the signature), and makes the Python numbers among them graph inputs: transformers'
+    `logits_to_keep=0` became an undeclared ONNX input. The modules, hence node names, are unchanged.
+    """
+    had_own = "forward" in vars(model)
+    forward = model.forward
+
+    def declared(*args):
+        return forward(*args)
+
+    declared.__signature__ = inspect.Signature(
+        [inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY) for name in recipe.inputs])
+    model.forward = declared
+    try:
+        yield
+    finally:
+        if had_own:
+            model.forward = forward
+        else:
+            del model.forward
 
 
 def _copy_onnx(source: Path, path: Path) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from modelbuild.validation.report import Report, comparison_rows, denoise_rows, top5_rows
+from modelbuild.validation.tradeoff import points, size_rows, tradeoff_svg
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -54,6 +55,11 @@ def render_html(report: Report) -> str:
              _table(["artifact", "file", "backend that produced its numbers"],
                     [[html.escape(n), html.escape(i["file"]), html.escape(i["backend"])]
                      for n, i in report.artifacts.items()])]
+    header, rows = size_rows(report)
+    if rows:
+        metric, found = points(report)
+        parts += ["<h2>Size and task metric</h2>", tradeoff_svg(metric, found),
+                  _table(header, [[html.escape(cell) for cell in row] for row in rows])]
     if report.flat_outputs:
         parts += ["<h2>Flat reference</h2>",
                   *[f"<p class='mark-bad'>✗ {html.escape(line)}</p>" for line in report.flat_lines()]]

@@ -16,6 +16,7 @@ class Check:
 
     @property
     def passed(self) -> bool:
+        """NaN never passes (an output with NaN in it is no match for anything)."""
         return bool(self.value <= self.limit if self.kind == "max" else self.value >= self.limit)
 
 
@@ -59,7 +60,7 @@ class Report:
 
     recipe: str
     reference: str
-    artifacts: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {file, backend}
+    artifacts: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {file, backend, size_bytes, weights_bytes[, compression]}
     samples: list[str] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     task_figures: list[TaskFigure] = field(default_factory=list)
@@ -127,6 +128,12 @@ def comparison_rows(report: Report) -> tuple[list[str], list[list[str]], list[bo
         elif "refused" in c.figures:
             verdict = f"refused ({c.note})" if c.figures["refused"] else "ACCEPTED an undeclared shape"
             rows.append([mark, c.artifact, c.sample, c.label, verdict, "", "", "", "must be refused"])
+        elif "max_abs" not in c.figures:  # judged over all samples: one figure
+            (figure, value), = c.figures.items()
+            text = f"{value:.0%} same" if figure == "top1_rate" else f"{value:+.2f} dB"
+            limits = ", ".join(f"{'<=' if k.kind == 'max' else '>='} {k.limit:.3g}" for k in c.checks)
+            rows.append([mark, c.artifact, c.sample, c.label, "", "", text if figure != "top1_rate" else "",
+                         text if figure == "top1_rate" else "", f"{limits} ({c.units})"])
         else:
             f = c.figures
             limits = ", ".join(f"{k.figure} {'<=' if k.kind == 'max' else '>='} {k.limit:.3g}" for k in c.checks)

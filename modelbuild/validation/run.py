@@ -19,7 +19,7 @@ from modelbuild.validation.agreement import top_k
 from modelbuild.validation.report import Check, Comparison, Report, TaskFigure
 from modelbuild.validation.runners import (CoreMLRunner, OnnxRunner, Runner, TorchRunner, reference_pixels)
 from modelbuild.validation.samples import Sample, make_samples
-from modelbuild.validation.tolerances import checks, default_tolerance
+from modelbuild.validation.tolerances import checks, over_samples, tolerance_for
 
 TOOLS = ("torch", "onnx", "onnxruntime", "coremltools", "onnx2coreml", "numpy")
 
@@ -43,6 +43,7 @@ def validate_recipe(recipe: Recipe, root: Path, artifact_dir: Path, *, backend: 
     report.fix_for_flat = fix_for(recipe)
     candidates: list[tuple[str, str, str, bool, Callable[[], Runner]]] = [
         ("onnx", recipe.onnx_file, "float32", False, lambda: OnnxRunner(artifact_dir / recipe.onnx_file))]
+    judged_by = {name: spec.compression for name, spec in recipe.coreml.items()}
     labels = resolve_labels(recipe.classifier.labels, root) if recipe.classifier else None
     for variant, spec in recipe.coreml.items():
         file = recipe.coreml_file(variant)
@@ -63,13 +64,46 @@ def validate_recipe(recipe: Recipe, root: Path, artifact_dir: Path, *, backend: 
             report.artifacts[name] = {"file": file, "backend": "-"}
             report.comparisons += [_error(name, s.name, out, err) for s in mine for out in recipe.outputs]
             continue
-        report.artifacts[name] = {"file": file, "backend": runner.backend}
+        report.artifacts[name] = {"file": file, "backend": runner.backend, **_sizes(artifact_dir / file)}
+        if judged_by.get(name) is not None:
+            report.artifacts[name]["compression"] = judged_by[name].kind
+        if name in recipe.coreml and recipe.coreml[name].from_variant is not None:
+            report.artifacts[name]["from_variant"] = recipe.coreml[name].from_variant
         for sample in mine:
             progress(f"{name} on {sample.name}")
-            _compare_sample(recipe, reference, runner, precision, sample, report, labels)
+            _compare_sample(recipe, reference, runner, precision, sample, report, labels, judged_by.get(name))
+        report.comparisons += _over_samples(recipe, name, precision, judged_by.get(name), report)
         if isinstance(runner, CoreMLRunner) and not fixed_shape:
             report.comparisons += _refuses_undeclared_shapes(recipe, runner, samples[0])
     return report
+
+
+def _sizes(path: Path) -> dict[str, int]:
+    from modelbuild.sizes import artifact_sizes
+
+    return artifact_sizes(path) if path.exists() else {}
+
+
+def _tolerance(recipe: Recipe, artifact: str, precision: str, compression, image_output: bool):
+    return tolerance_for(recipe.validate_.tolerances, artifact, precision, compression, image_output,
+                         recipe.classifier is not None, recipe.validate_.denoise is not None)
+
+
+def _over_samples(recipe: Recipe, artifact: str, precision: str, compression, report: Report) -> list[Comparison]:
+    """The checks judged over all of an artifact's samples (top-1 agreement rate, mean denoising drop)."""
+    mine = [c for c in report.comparisons if c.artifact == artifact]
+    top1 = [c.figures["top1"] for c in mine if "top1" in c.figures]
+    drops = [t.figures["psnr_torch_same_input"] - t.figures["psnr_output"] for t in report.task_figures
+             if t.artifact == artifact and "psnr_torch_same_input" in t.figures]
+    found = over_samples(_tolerance(recipe, artifact, precision, compression, False), top1, drops)
+    comparisons = []
+    for check in found:
+        count = len(top1) if check.figure == "top1_rate" else len(drops)
+        label = "top-1 agreement" if check.figure == "top1_rate" else "denoise PSNR drop vs PyTorch"
+        units = "fraction of samples" if check.figure == "top1_rate" else "dB"
+        comparisons.append(Comparison(artifact, f"(all {count})", label, units, {check.figure: check.value},
+                                      [check]))
+    return comparisons
 
 
 def _refuses_undeclared_shapes(recipe: Recipe, runner: Runner, sample: Sample) -> list[Comparison]:
@@ -136,7 +170,7 @@ def _torch_figures(recipe: Recipe, reference: "CachedReference", sample: Sample,
 
 
 def _compare_sample(recipe: Recipe, reference: "CachedReference", runner: Runner, precision: str, sample: Sample,
-                    report: Report, labels: list[str] | None = None) -> None:
+                    report: Report, labels: list[str] | None = None, compression=None) -> None:
     feeds = runner.effective_feeds(sample.feeds)
     expected = reference.run(feeds)
     try:
@@ -156,8 +190,7 @@ def _compare_sample(recipe: Recipe, reference: "CachedReference", runner: Runner
         compared = "values"
         if output in probabilities:
             ref, compared = softmax(ref), "probabilities"
-        tolerance = (recipe.validate_.tolerances.get(runner.name)
-                     or default_tolerance(precision, bool(image), classifier))
+        tolerance = _tolerance(recipe, runner.name, precision, compression, bool(image))
         comparison = _compare(runner.name, sample.name, output, got[output], ref, image is not None, tolerance,
                               classifier)
         comparison.compared = compared

@@ -7,6 +7,7 @@ from pathlib import Path
 from modelbuild import atomic
 from modelbuild.validation.html import render_html
 from modelbuild.validation.report import Report, comparison_rows, denoise_rows, top5_rows
+from modelbuild.validation.tradeoff import size_rows
 
 
 def write_reports(report: Report, artifact_dir: Path) -> list[Path]:
@@ -56,6 +57,10 @@ def render_markdown(report: Report) -> str:
            f"Reference: {report.reference}. Samples: {', '.join(report.samples)}.", "",
            "| artifact | file | backend |", "|---|---|---|"]
     out += [f"| {name} | {info['file']} | {info['backend']} |" for name, info in report.artifacts.items()]
+    header, rows = size_rows(report)
+    if rows:
+        out += ["", "## Size and task metric", "", _md_row(header), _md_row(["---"] * len(header))]
+        out += [_md_row(row) for row in rows]
     if report.flat_outputs:
         out += ["", "## Flat reference", "", *[f"- ✗ {line}" for line in report.flat_lines()]]
     header, rows, _ = comparison_rows(report)

@@ -38,7 +38,7 @@ def _compare(mlmodel, model: nn.Module, shapes: list[tuple[int, ...]], atol: flo
 def test_registrations_last_only_for_the_block():
     before = dict(_registry())
     with extra_torch_ops():
-        assert "new_ones" in _registry()
+        assert {"new_ones", "diff", "swapaxes"} <= set(_registry())
         assert _registry()["upsample_bilinear2d"] is not before["upsample_bilinear2d"]
     assert _registry() == before
 
@@ -59,6 +59,23 @@ def test_new_ones(fmt, target):
                       inputs=[FeatureSpec("x", shape, flexible=flexible)], format=fmt,
                       minimum_deployment_target=target)
     _compare(mlmodel, NewOnes().eval(), [shape, (1, 3, 5, 13)], atol=0)
+
+
+class DiffAndSwapaxes(nn.Module):
+    """transformers' packed-sequence test (diff with prepend), a second-order diff, and MaxViT's swapaxes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        packed = torch.diff(x, prepend=x[..., :1] - 1, dim=-1)
+        second = torch.diff(x, n=2, dim=2, append=x[:, :, -2:])
+        return packed * 2 + second + torch.swapaxes(x, 2, 3) * 3
+
+
+@pytest.mark.parametrize("fmt,target", [("mlprogram", "iOS15"), ("neuralnetwork", "iOS14")])
+def test_diff_and_swapaxes(fmt, target):
+    shape = (1, 3, 8, 8)
+    mlmodel = convert(frontend="torch", torch_model=DiffAndSwapaxes().eval(), outputs=[FeatureSpec("y", shape)],
+                      inputs=[FeatureSpec("x", shape)], format=fmt, minimum_deployment_target=target)
+    _compare(mlmodel, DiffAndSwapaxes().eval(), [shape])
 
 
 class UpsampleToInputSize(nn.Module):

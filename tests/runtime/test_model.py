@@ -274,12 +274,6 @@ def test_ml_program_goes_to_the_mil_interpreter(ct, monkeypatch):
     assert out["scalar"].shape == (1,) and out["scalar"][0] == 2.5  # MLMultiArray has no rank 0
 
 
-def test_ml_program_without_the_interpreter_is_a_clear_error(ct, monkeypatch):
-    monkeypatch.setitem(sys.modules, "modelbuild.runtime.mil", None)
-    with pytest.raises(ModelRuntimeError, match=r"ML Program interpreter \(modelbuild.runtime.mil\) is not available"):
-        load(_fake_program_spec(ct), backend="reference")
-
-
 def test_mean_image_preprocessing(make_builder):
     builder = _scale_model(make_builder, shape=(1, 3, 2, 2), alpha=1.0, beta=0.0)
     builder.set_pre_processing_parameters(image_input_names=["x"])

@@ -50,13 +50,10 @@ def covered_ops(folder: Path = TESTS) -> set[str]:
 
 
 def registries() -> list[OpRegistry]:
-    """The NeuralNetwork registry and, if the ML Program interpreter is present, its registries."""
+    """The NeuralNetwork registry and the ML Program interpreter's registries."""
     found: list[OpRegistry] = []
     for module_name in ("modelbuild.runtime.nn", "modelbuild.runtime.mil"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
+        module = importlib.import_module(module_name)
         found += [value for value in vars(module).values() if isinstance(value, OpRegistry)]
     return found
 

@@ -101,13 +101,14 @@ def run_coreml(mlmodel: Any, feeds: dict[str, Any]) -> dict[str, Any]:
     return runtime.load(mlmodel, backend="reference").predict(feeds)
 
 
-def convert_coreml(model: nn.Module, fmt: str, output_shape: tuple[int, ...]) -> Any:
-    """coremltools' torch frontend: input x, output y (shape written into the description)."""
+def convert_coreml(model: nn.Module, fmt: str, output_shape: tuple[int, ...], target: str | None = None) -> Any:
+    """coremltools' torch frontend: input x, output y (shape written into the description); `target`
+    (e.g. "iOS18"): the minimum deployment target, else iOS13 (NeuralNetwork) or iOS15 (ML Program)."""
     ct = coremltools()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(model, torch.from_numpy(sample()))
-    target = ct.target.iOS13 if fmt == "neuralnetwork" else ct.target.iOS15
+    target = getattr(ct.target, target or ("iOS13" if fmt == "neuralnetwork" else "iOS15"))
     extra = {"compute_precision": ct.precision.FLOAT32} if fmt == "mlprogram" else {}
     with quiet_conversion():
         mlmodel = ct.convert(traced, convert_to=fmt, minimum_deployment_target=target,

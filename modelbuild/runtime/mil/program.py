@@ -120,6 +120,10 @@ class Program:
                 self._run_op(op, env)
         return env
 
+    def constants(self, function: str = "main") -> dict[str, Any]:
+        """The values of a function's const and constexpr_* ops (its weights), by var name."""
+        return dict(self._constants[function])
+
     # -- running ---------------------------------------------------------------------------
     def function(self, name: str = "main") -> Function:
         try:

@@ -117,6 +117,8 @@ class SharedStage:
 
     def _restore(self) -> str | None:
         """Put the entry's outputs in place; None when done, else why not (a miss)."""
+        from modelbuild import atomic
+
         if self.store is None:
             return self.problem or "no cache is configured"
         if self.cache_key is None:
@@ -135,8 +137,6 @@ class SharedStage:
                 _check_record_agrees(self._record, path, output, self.outputs[0])
                 if _already_in_place(path, output):
                     continue
-                from modelbuild import atomic
-
                 temporary = replacements.enter_context(atomic.atomic_path(path))
                 downloads.append((temporary, output))
             fetch(self.store, downloads)  # raises DamagedEntry; the temporaries are then removed, nothing replaced

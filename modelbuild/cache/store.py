@@ -103,7 +103,8 @@ class Store:
             self.fs.rm(paths)
 
     def find(self, folder: str) -> dict[str, dict[str, Any]]:
-        """Every object under `folder` ('entries', 'blobs', 'used') with its details."""
+        """Every object under `folder` ('entries', 'blobs', 'used') with its details, listed afresh."""
+        self.fs.invalidate_cache()
         try:
             found = self.fs.find(f"{self.root}/{folder}", detail=True)
         except FileNotFoundError:
@@ -111,6 +112,7 @@ class Store:
         return {path: info for path, info in found.items() if info.get("type", "file") == "file"}
 
     def _size(self, path: str) -> int | None:
+        self.fs.invalidate_cache(path)  # never trust a listing made before another client wrote
         try:
             return self.fs.info(path).get("size")
         except FileNotFoundError:
@@ -176,19 +178,19 @@ def valid_entry(entry: Any, key: str) -> bool:
     record, outputs = entry.get("record"), entry.get("outputs")
     if not isinstance(record, dict) or record.get("outcome") != "built" or not isinstance(outputs, list) or not outputs:
         return False
-    for output in outputs:
-        if not isinstance(output, dict) or not isinstance(output.get("name"), str) or "/" in output["name"]:
-            return False
-        if "files" in output:
-            files = output["files"]
-            if not isinstance(files, dict) or not files or not _hex(output.get("package_digest")):
-                return False
-            checks = [(rel, f) for rel, f in files.items()]
-            if any(not isinstance(f, dict) or ".." in rel.split("/") or rel.startswith("/") for rel, f in checks):
-                return False
-            leaves = [f for _, f in checks]
-        else:
-            leaves = [output]
-        if any(not _hex(f.get("sha256")) or not isinstance(f.get("size"), int) for f in leaves):
-            return False
-    return True
+    return all(_valid_output(output) for output in outputs)
+
+
+def _valid_output(output: Any) -> bool:
+    """A plain file name with its sha256 and size, or a package with its digest and files (paths inside it)."""
+    if not isinstance(output, dict) or not isinstance(output.get("name"), str) or "/" in output["name"] \
+            or output["name"] in ("", ".", ".."):
+        return False
+    if "files" not in output:
+        return _hex(output.get("sha256")) and isinstance(output.get("size"), int)
+    files = output["files"]
+    if not isinstance(files, dict) or not files or not _hex(output.get("package_digest")):
+        return False
+    return all(isinstance(relative, str) and not relative.startswith("/") and ".." not in relative.split("/")
+               and isinstance(f, dict) and _hex(f.get("sha256")) and isinstance(f.get("size"), int)
+               for relative, f in files.items())

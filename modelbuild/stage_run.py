@@ -8,6 +8,7 @@ Validation and the agreement matrix, which nothing else waits for, fail as usual
 """
 from __future__ import annotations
 
+import importlib
 import os
 import time
 import warnings
@@ -23,10 +24,11 @@ from modelbuild.diagnostics import BuildWarning
 _SHOWN_WARNINGS: set[str] = set()
 
 
-def run_stage(item, key: str, outputs: list[Path], stage: Callable, args: tuple, stage_fingerprint: dict[str, Any],
+def run_stage(item, key: str, outputs: list[Path], stage: str, args: tuple, stage_fingerprint: dict[str, Any],
               requires: tuple[str, ...] = (), terminal: bool = False) -> dict[str, str] | TaskFailed:
     """doit action: run one stage, record it and what it wrote, print one summary line; return the outcome.
 
+    `stage`: 'module:function', imported only when the stage runs (task creation stays light).
     `outputs`: the files the stage writes, the artifact first (its digest is the task's result).
     `requires`: stages whose last outcome must be "built" first (an ONNX-fed variant needs the export).
     `terminal`: fail the doit task on failure (validation, agreement) instead of only recording it.
@@ -44,7 +46,7 @@ def run_stage(item, key: str, outputs: list[Path], stage: Callable, args: tuple,
         _check_upstream(item, requires)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", BuildWarning)
-            entry = stage(*args)
+            entry = _function(stage)(*args)
         _show(caught)
     except Exception as err:  # stages run user models and third-party converters: report, don't crash
         if os.environ.get("MODELBUILD_TRACEBACK"):
@@ -76,6 +78,11 @@ def record_built(item, key: str, outputs: list[Path], record: dict[str, Any]) ->
     manifest.write_record(item.artifact_dir, item.name, key, record)
     verify.StatCache(stat_cache_file(item.artifact_dir, key)).remember(outputs)
     return {"outcome": "built", "sha256": digest}
+
+
+def _function(reference: str) -> Callable:
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 class UpstreamFailed(RuntimeError):

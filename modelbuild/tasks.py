@@ -96,14 +96,12 @@ def labels_deps(item: Loaded) -> list[str]:
 
 def onnx_task(item: Loaded) -> dict[str, Any]:
     """Task dict of _onnx:<recipe>, the export (public as onnx:<recipe>)."""
-    from modelbuild.stages import onnx_stage  # light: imports torch only when the action runs
-
     target = onnx_file(item)
     stage_fingerprint = fingerprint.onnx_fingerprint(item.recipe)
     return {
         "name": item.name,
         "doc": f"export {item.name} to {target.relative_to(item.root)}",
-        "actions": [(run_stage, [item, "onnx", [target], onnx_stage.export_onnx, (item.recipe, item.root, target),
+        "actions": [(run_stage, [item, "onnx", [target], "modelbuild.stages.onnx_stage:export_onnx", (item.recipe, item.root, target),
                                   stage_fingerprint])],
         "file_dep": model_file_deps(item),
         "targets": [in_project(item, target)],
@@ -114,8 +112,6 @@ def onnx_task(item: Loaded) -> dict[str, Any]:
 
 def coreml_task(item: Loaded, variant: str) -> dict[str, Any]:
     """Task dict of _coreml:<recipe>.<variant>, one conversion (public as coreml:<recipe>.<variant>)."""
-    from modelbuild.stages import coreml_stage
-
     spec = item.recipe.coreml[variant]
     artifact = item.artifact_dir / item.recipe.coreml_file(variant)
     target = coreml_target(item, variant)
@@ -128,7 +124,7 @@ def coreml_task(item: Loaded, variant: str) -> dict[str, Any]:
     return {
         "name": f"{item.name}.{variant}",
         "doc": f"convert {item.name} to {artifact.relative_to(item.root)} ({spec.frontend} -> {spec.format})",
-        "actions": [(run_stage, [item, f"coreml.{variant}", [artifact], coreml_stage.build_coreml, args,
+        "actions": [(run_stage, [item, f"coreml.{variant}", [artifact], "modelbuild.stages.coreml_stage:build_coreml", args,
                                   stage_fingerprint, ("onnx",) if spec.frontend == "onnx" else ()])],
         "file_dep": deps,
         "targets": [in_project(item, target)],
@@ -163,8 +159,6 @@ def stage_results(item: Loaded) -> list:
 
 def validate_task(item: Loaded) -> dict[str, Any]:
     """Task dict of validate:<recipe>: compare every artifact with PyTorch, write the reports."""
-    from modelbuild.stages import validate_stage
-
     recipe = item.recipe
     reports = [item.artifact_dir / name for name in ("report.json", "report.md", "report.html")]
     deps = [*model_file_deps(item), *labels_deps(item),
@@ -173,7 +167,7 @@ def validate_task(item: Loaded) -> dict[str, Any]:
     return {
         "name": item.name,
         "doc": f"compare {item.name}'s artifacts with PyTorch; write {reports[0].parent.relative_to(item.root)}/report.*",
-        "actions": [(run_stage, [item, "validate", reports, validate_stage.validate,
+        "actions": [(run_stage, [item, "validate", reports, "modelbuild.stages.validate_stage:validate",
                                  (recipe, item.root, item.artifact_dir), stage_fingerprint, (), True])],
         "file_dep": deps,
         "targets": [in_project(item, r) for r in reports],
@@ -209,7 +203,7 @@ def agreement_task(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, Any]:
     return {
         "name": item.name,
         "doc": f"top-1 agreement of {', '.join(recipe.agreement.models)}",
-        "actions": [(run_stage, [item, "agreement", outputs, agreement_stage.agreement,
+        "actions": [(run_stage, [item, "agreement", outputs, "modelbuild.stages.agreement_stage:agreement",
                                  (recipe, item.root, refs, item.artifact_dir), stage_fingerprint, (), True])],
         "file_dep": sorted(set(deps)),
         "targets": [in_project(item, p) for p in outputs],

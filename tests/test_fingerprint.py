@@ -1,7 +1,7 @@
 """Fingerprint helpers: the source digest of a package, and the fields that changed between two builds."""
 from __future__ import annotations
 
-from modelbuild.fingerprint import changed_fields, module_source_file, source_digest
+from modelbuild.fingerprint import changed_fields, module_source_file
 from projects import REPO
 
 
@@ -18,6 +18,22 @@ def test_module_source_file_without_importing():
     assert module_source_file("no_such_package.x") is None
 
 
-def test_source_digest_is_stable():
-    assert source_digest("modelbuild.runtime") == source_digest("modelbuild.runtime")
-    assert len(source_digest("modelbuild.validation")) == 64
+def test_source_digest_covers_names_and_contents(tmp_path, monkeypatch):
+    """The digest of a package's source changes with a file's content and with a file's name."""
+    import modelbuild.fingerprint as fingerprint
+
+    package = tmp_path / "modelbuild" / "judge"
+    package.mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    monkeypatch.setattr(fingerprint, "__file__", str(tmp_path / "modelbuild" / "fingerprint.py"))
+
+    def digest():
+        fingerprint.source_digest.cache_clear()
+        return fingerprint.source_digest("modelbuild.judge")
+
+    first = digest()
+    assert len(first) == 64 and digest() == first
+    (package / "a.py").write_text("x = 2\n")
+    second = digest()
+    (package / "a.py").rename(package / "b.py")
+    assert len({first, second, digest()}) == 3

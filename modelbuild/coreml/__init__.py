@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from modelbuild.coreml.artifacts import package_digest, save_mlmodel
 from modelbuild.coreml.classifier import Classifier
-from modelbuild.coreml.convert import convert
 from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.features import FeatureSpec, ImageInput, ImageOutput, Metadata
 from modelbuild.coreml.flexible import Enumerated, Flexible, Range, flexible_support_problem
@@ -32,3 +31,13 @@ __all__ = [
     "package_digest",
     "save_mlmodel",
 ]
+
+
+def __getattr__(name: str):
+    """`convert` is imported on first use: it pulls in numpy and the converters' glue, which recipe checks and
+    task creation (they import this package for `flexible_support_problem`) never need."""
+    if name == "convert":
+        from modelbuild.coreml.conversion import convert
+
+        return convert
+    raise AttributeError(f"module 'modelbuild.coreml' has no attribute {name!r}")

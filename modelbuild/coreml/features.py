@@ -1,7 +1,7 @@
 """What a Core ML model's inputs, outputs and metadata should look like.
 
 Plain frozen dataclasses, independent of the recipe schema: the build task
-translates a recipe into these and `modelbuild.coreml.convert` makes the
+translates a recipe into these and `modelbuild.coreml.conversion` makes the
 converted model match them. Image scale and bias follow Core ML's
 `ImageScaler` semantics, y = scale * pixel + bias per channel, with the bias
 in the tensor's channel order (R, G, B for RGB; B, G, R for BGR; one value

@@ -2,15 +2,20 @@
 
 Both frontends stop at coremltools' MIL `Program` (the common intermediate
 form), so that renaming, image I/O and serialisation happen in one place for
-both (see `modelbuild.coreml.program_edits` and `modelbuild.coreml.convert`).
+both (see `modelbuild.coreml.program_edits` and `modelbuild.coreml.conversion`).
 
 - onnx: onnx2coreml's `Converter.to_mil` (onnx2coreml's own `convert` knows
-  no image I/O and no iOS13/14 targets; its MIL lowering does).
+  no image I/O and no iOS13/14 targets; its MIL lowering does), after the automatic
+  repairs of `modelbuild.coreml.onnx_repairs`.
 - torch: `torch.jit.trace` on example tensors of the declared shapes and dtypes
   (capture "trace"), or `torch.export.export` with the flexible dimensions as Dims
   (capture "export", see `modelbuild.coreml.exported_program`), then
   `coremltools.convert(..., convert_to="milinternal")` in float32 with the declared
-  input types (fp16 is applied later, so I/O never silently turns FLOAT16).
+  input types (fp16 is applied later, so I/O never silently turns FLOAT16), with
+  modelbuild's extra torch-op converters (`modelbuild.coreml.torch_ops`).
+
+Converter errors (onnx2coreml's, coremltools', a failed trace as `TraceFailure`) propagate
+to `modelbuild.coreml.conversion`, which turns them into one-line diagnoses.
 """
 from __future__ import annotations
 
@@ -38,16 +43,14 @@ def onnx_to_program(ct, plan: Plan, onnx_path: Path | None, inputs: list[Feature
     import onnx
     import onnx2coreml
 
+    from modelbuild.coreml.onnx_repairs import repair_for_onnx2coreml
+
     model = onnx.load(str(onnx_path))
     if inputs:
         fix_dynamic_input_shapes(model, inputs)
+    model = repair_for_onnx2coreml(model, flexible=any(f.flexible is not None for f in inputs or ()))
     fp16 = plan.format == "mlprogram" and plan.compute_precision == "float16"
-    try:
-        return onnx2coreml.Converter().to_mil(
-            model, target=plan.target, precision=ct.precision.FLOAT16 if fp16 else None
-        )
-    except onnx2coreml.Onnx2CoreMLError as exc:
-        raise CoreMLBuildError(f"onnx2coreml cannot convert {str(onnx_path)!r}: {exc}") from exc
+    return onnx2coreml.Converter().to_mil(model, target=plan.target, precision=ct.precision.FLOAT16 if fp16 else None)
 
 
 def fix_dynamic_input_shapes(model: Any, inputs: list[FeatureSpec]) -> None:
@@ -89,6 +92,8 @@ def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]
     """
     import torch
 
+    from modelbuild.coreml.torch_ops import extra_torch_ops
+
     if not isinstance(torch_model, torch.nn.Module):
         raise CoreMLBuildError(
             "Frontend 'torch' needs torch_model, a torch.nn.Module in eval mode; "
@@ -111,14 +116,15 @@ def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]
         ct.TensorType(name=feature.name, shape=ct_shape(ct, feature), dtype=numpy_array_type(feature))
         for feature in inputs
     ]
-    return ct.convert(
-        captured,
-        source="pytorch",
-        convert_to="milinternal",
-        inputs=tensor_types,
-        minimum_deployment_target=plan.target,
-        compute_precision=ct.precision.FLOAT32,
-    )
+    with extra_torch_ops():
+        return ct.convert(
+            captured,
+            source="pytorch",
+            convert_to="milinternal",
+            inputs=tensor_types,
+            minimum_deployment_target=plan.target,
+            compute_precision=ct.precision.FLOAT32,
+        )
 
 
 def _trace(torch_model: Any, inputs: list[FeatureSpec]) -> Any:
@@ -130,7 +136,11 @@ def _trace(torch_model: Any, inputs: list[FeatureSpec]) -> Any:
         with torch.no_grad():
             return torch.jit.trace(torch_model, examples, check_trace=False)
     except Exception as exc:
-        raise CoreMLBuildError(
+        raise TraceFailure(
             f"torch.jit.trace failed on {type(torch_model).__name__} with inputs of shapes "
             f"{[tuple(f.shape) for f in inputs]}: {exc}"
         ) from exc
+
+
+class TraceFailure(RuntimeError):
+    """torch.jit.trace raised: the message names the model, the example shapes and the tracer's error."""

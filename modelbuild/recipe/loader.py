@@ -124,7 +124,7 @@ def _file_problem(root: Path, file: str) -> str | None:
         return f"not a usable path ({err.__class__.__name__}): {shorten(file)}"
 
 
-MAX_LINE = 400
+MAX_LINE = 800
 
 
 def one_line(text: str, limit: int = MAX_LINE) -> str:

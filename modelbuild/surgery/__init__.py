@@ -19,7 +19,9 @@ imported when a step is applied.
 """
 from __future__ import annotations
 
-from modelbuild.surgery import coreml_features, coreml_layers, coreml_weights, onnx_folding, onnx_steps  # noqa: F401  (registration)
+from modelbuild.surgery import (  # noqa: F401  (registration)
+    coreml_features, coreml_layers, coreml_weights, onnx_broadcast, onnx_dtypes, onnx_folding, onnx_steps,
+)
 from modelbuild.surgery.reference import steps_markdown
 from modelbuild.surgery.registry import (
     COREML_STEPS,

@@ -139,7 +139,8 @@ def test_dynamic_tile_needs_ios14_for_a_flexible_neuralnetwork():
             return x + sigma.reshape(n, 1, 1, 1).expand(n, c, h, w)
 
     inputs, outputs = _interface("multiarray", "neuralnetwork", RANGE)
-    with pytest.raises(CoreMLBuildError, match=r"(?s)Dynamic Tile.*need target iOS14 for format 'neuralnetwork'"):
+    with pytest.raises(CoreMLBuildError,
+                       match=r"feature 'Dynamic Tile operation'.*Fix: set `minimum_deployment_target: iOS14`"):
         convert(frontend="torch", torch_model=ExpandNoise().eval(), inputs=inputs, outputs=outputs,
                 format="neuralnetwork", minimum_deployment_target="iOS13")
 

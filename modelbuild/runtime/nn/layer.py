@@ -29,6 +29,7 @@ class Layer:
         self.inputs: list[str] = list(spec.input)
         self.outputs: list[str] = list(spec.output)
         self._cache: dict[str, Any] = {}
+        self._owners: dict[int, Any] = {}  # keeps weight-owning messages alive, so their ids stay theirs
 
     def __repr__(self) -> str:
         return f"{self.kind} layer {self.name!r}"
@@ -49,6 +50,9 @@ class Layer:
     ) -> np.ndarray:
         """The WeightParams `field` of the params (or of `params`), decoded, reshaped, cached."""
         owner = self.params if params is None else params
+        # protobuf hands out a new wrapper object for a sub-message once the last one is gone, and
+        # CPython may give it the freed one's id: holding the owner keeps the cache key unique
+        owner = self._owners.setdefault(id(owner), owner)
 
         def build() -> np.ndarray:
             count = int(np.prod(shape)) if shape is not None else None

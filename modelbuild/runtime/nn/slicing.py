@@ -11,7 +11,7 @@ import numpy as np
 from modelbuild.runtime.nn.layer import NN_LAYERS, Layer, f32, normalize_axis
 
 
-def _concat(layer: Layer, inputs: tuple[np.ndarray, ...], axis: int) -> np.ndarray:
+def _concat(layer: Layer, inputs: tuple[np.ndarray, ...], axis: int, interleave: bool = False) -> np.ndarray:
     ranks = {x.ndim for x in inputs}
     if len(ranks) != 1:
         raise layer.mismatch("input ranks", [list(x.shape) for x in inputs], "equal ranks")
@@ -24,7 +24,14 @@ def _concat(layer: Layer, inputs: tuple[np.ndarray, ...], axis: int) -> np.ndarr
                 f"shapes outside the concatenation axis {axis}",
                 " and ".join(str(list(v.shape)) for v in inputs), "equal sizes on every other axis",
             )
-    return np.concatenate(inputs, axis=axis)
+    if not interleave:
+        return np.concatenate(inputs, axis=axis)
+    if len({x.shape for x in inputs}) != 1:
+        raise layer.mismatch("input shapes", " and ".join(str(list(v.shape)) for v in inputs),
+                             "equal shapes (interleave)")
+    shape = list(first)
+    shape[axis] *= len(inputs)
+    return np.stack(inputs, axis=axis + 1).reshape(shape)  # out[i * n + j] = inputs[j][i] along the axis
 
 
 @NN_LAYERS.register("concat")
@@ -38,8 +45,8 @@ def concat(layer: Layer, *inputs: np.ndarray) -> np.ndarray:
 
 @NN_LAYERS.register("concatND")
 def concat_nd(layer: Layer, *inputs: np.ndarray) -> np.ndarray:
-    """Concatenate along `axis` (negative allowed)."""
-    return _concat(layer, inputs, int(layer.params.axis))
+    """Concatenate along `axis` (negative allowed); `interleave` alternates the inputs' slices."""
+    return _concat(layer, inputs, int(layer.params.axis), bool(layer.params.interleave))
 
 
 @NN_LAYERS.register("stack")

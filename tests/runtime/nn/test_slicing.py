@@ -34,6 +34,20 @@ def test_concat_nd_and_stack(run_layer, rng, axis):
                                   np.stack([a, b], axis=axis))
 
 
+@pytest.mark.ops("concatND")
+@pytest.mark.parametrize("axis", [1, -1])
+def test_concat_nd_interleave(run_layer, rng, axis):
+    a, b, c = (rng.standard_normal((2, 3, 4)).astype(np.float32) for _ in range(3))
+    got = run_layer(lambda bl: bl.add_concat_nd("c", ["a", "b", "c"], "y", axis, interleave=True),
+                    {"a": a, "b": b, "c": c})
+    expected = np.zeros_like(np.concatenate([a, b, c], axis=axis))
+    for j, part in enumerate((a, b, c)):  # out[..., j::3, ...] = inputs[j]
+        index = [slice(None)] * 3
+        index[axis] = slice(j, None, 3)
+        expected[tuple(index)] = part
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.ops("split", "splitND")
 def test_split_and_split_nd(run_layer, rng):
     x = rng.standard_normal((1, 6, 2, 2)).astype(np.float32)

@@ -17,14 +17,16 @@ from typing import Any
 from modelbuild.coreml import frontends, program_edits, spec_edits
 from modelbuild.coreml.classifier import (Classifier, append_softmax, check_classifier, check_classifier_spec,
                                           classifier_config)
+from modelbuild.coreml.conversion_log import noting_into, write_log
+from modelbuild.coreml.diagnosis import Failure, one_line
 from modelbuild.coreml.errors import CoreMLBuildError
+from modelbuild.coreml.failure_site import site_of_error, tracking_sites
 from modelbuild.coreml.features import FeatureSpec, Metadata, check_features
 from modelbuild.coreml.flexible import check_route, make_spec_flexible
+from modelbuild.coreml.nn_nearest import exact_fractional_nearest
 from modelbuild.coreml.quiet import quiet_conversion
 from modelbuild.coreml.targets import Frontend, Format, Plan, Precision, plan_conversion
 from modelbuild.quiet import coremltools
-
-_LOG_TAIL_LINES = 20
 
 
 def convert(
@@ -41,6 +43,7 @@ def convert(
     classifier: Classifier | None = None,
     check_onnx_graph: bool = True,
     capture: str = "trace",
+    log_path: Path | None = None,
 ) -> Any:
     """Convert a model to Core ML with exactly the declared inputs, outputs and metadata.
 
@@ -54,7 +57,10 @@ def convert(
     dictionary output (see `modelbuild.coreml.classifier`). `capture` is how frontend
     'torch' captures the model: "trace" (torch.jit.trace) or "export" (torch.export; see
     `modelbuild.coreml.exported_program`). Returns a `coremltools.models.MLModel`;
-    raises `CoreMLBuildError` for anything that cannot work.
+    raises `CoreMLBuildError` for anything that cannot work: a converter failure becomes one line
+    naming the failing op, the route and, for known failures, the fix (`modelbuild.coreml.diagnosis`).
+    With `log_path`, the converters' output, what modelbuild changed on its own and any traceback
+    are written there (success or failure) and the error names the file.
     """
     ct = coremltools()
     plan = plan_conversion(
@@ -71,21 +77,28 @@ def convert(
                                "converts the ONNX file as it is.")
     check_route(frontend, format, inputs, outputs, minimum_deployment_target,
                 onnx_path if check_onnx_graph else None)
-    with quiet_conversion() as log:
+    with quiet_conversion() as log, noting_into(log), tracking_sites() as sites:
         try:
             mlmodel = _convert(ct, plan, onnx_path, torch_model, inputs, outputs, classifier, capture)
-        except CoreMLBuildError:
+            spec = mlmodel.get_spec()
+            if plan.frontend == "onnx":  # converted at the default shapes: declare the flexible ones now
+                make_spec_flexible(spec, inputs)
+            spec_edits.describe(spec, inputs, None if classifier else outputs, metadata,
+                                _frontend_label(plan, capture))
+            if classifier is not None:
+                check_classifier_spec(spec, classifier, outputs[0].description)
+            converted = spec_edits.rebuild(ct, mlmodel, spec)
+        except CoreMLBuildError as exc:
+            write_log(log_path, plan, log.getvalue(), exc)
             raise
         except Exception as exc:
-            flexible = any(f.flexible is not None for f in inputs)
-            raise CoreMLBuildError(_failure_message(plan, exc, log.getvalue(), flexible)) from exc
-        spec = mlmodel.get_spec()
-        if plan.frontend == "onnx":  # converted at the default shapes: declare the flexible ones now
-            make_spec_flexible(spec, inputs)
-        spec_edits.describe(spec, inputs, None if classifier else outputs, metadata, _frontend_label(plan, capture))
-        if classifier is not None:
-            check_classifier_spec(spec, classifier, outputs[0].description)
-        return spec_edits.rebuild(ct, mlmodel, spec)
+            failure = Failure(plan, exc, log.getvalue(), site_of_error(exc, sites), tuple(sites.torch_nodes),
+                              flexible=any(f.flexible is not None for f in inputs))
+            line = one_line(failure, None if log_path is None else str(log_path))
+            write_log(log_path, plan, log.getvalue(), exc, line)
+            raise CoreMLBuildError(line) from exc
+        write_log(log_path, plan, log.getvalue())
+        return converted
 
 
 def _convert(ct, plan: Plan, onnx_path: Path | None, torch_model: Any,
@@ -108,6 +121,8 @@ def _convert(ct, plan: Plan, onnx_path: Path | None, torch_model: Any,
     else:
         append_softmax(func, classifier)
         extra_kwargs["classifier_config"] = classifier_config(ct, classifier)
+    if plan.format == "neuralnetwork":
+        exact_fractional_nearest(program)
     if plan.format == "mlprogram":
         extra_kwargs["compute_precision"] = (
             ct.precision.FLOAT16 if plan.compute_precision == "float16" else ct.precision.FLOAT32
@@ -131,21 +146,3 @@ def _frontend_label(plan: Plan, capture: str) -> str:
     import torch
 
     return f"torch {torch.__version__} {'torch.export' if capture == 'export' else 'jit.trace'}"
-
-
-def _failure_message(plan: Plan, exc: Exception, log: str, flexible: bool) -> str:
-    message = (
-        f"Converting with frontend {plan.frontend!r} to {plan.format} for {plan.target_name} "
-        f"({plan.compute_precision}) failed: {type(exc).__name__}: {str(exc).strip()}"
-    )
-    if "available from version 5 onwards" in str(exc) and plan.format == "neuralnetwork":
-        message += " (those features need target iOS14 for format 'neuralnetwork', or format 'mlprogram')"
-    elif "minimum_deployment_target" in str(exc) and plan.format == "neuralnetwork":
-        message += " (ops that need a newer target require format 'mlprogram' with iOS15 or later)"
-    elif "rank <= 5" in str(exc) and flexible:
-        message += (" (at fixed shapes coremltools folds such reshapes away; with flexible shapes the model must "
-                    "reshape to rank 5 or less, as modelbuild.zoo.ffdnet.space_to_depth does)")
-    tail = [line for line in log.strip().splitlines() if line.strip()][-_LOG_TAIL_LINES:]
-    if tail:
-        message += "\nConverter output before the failure:\n" + "\n".join(tail)
-    return message

@@ -3,12 +3,13 @@
 `run_stage` makes a SharedStage before running a stage, which computes the stage's key. On a hit,
 `restore` downloads every output into a temporary path beside it, checks each file against its
 sha256 (a package file by file, then its package digest), moves them into place and writes the
-record and stat cache as a build would; the line says "restored from the cache". After a
-successful build, `built` uploads it (unless the cache is read-only). Either way the key is
-kept beside the record (`.records/<stage>.cache-key`), which is what `modelbuild cache push`
-uploads under. The cache never fails a build: an unreachable store or a damaged entry costs one
-line and the stage is built. With MODELBUILD_CACHE_ONLY=1 (`modelbuild cache pull`) a miss
-fails the stage instead of building it.
+record (with `restored_from`, the cache's URL, which timings.json shows) and stat cache as a
+build would; the line says "restored from the cache". After a successful build, `built` uploads
+it (unless the cache is read-only). Either way the key is kept beside the record
+(`.records/<stage>.cache-key`), which is what `modelbuild cache push` uploads under. The cache
+never fails a build: an unreachable store or a damaged entry costs one line and the stage is
+built. With MODELBUILD_CACHE_ONLY=1 (`modelbuild cache pull`) a miss fails the stage instead of
+building it.
 """
 from __future__ import annotations
 
@@ -90,11 +91,12 @@ class SharedStage:
         if reason is None:
             from modelbuild.stage_run import record_built
 
-            result = record_built(self.item, self.key, self.outputs, self._record)
+            seconds = time.perf_counter() - started
+            result = record_built(self.item, self.key, self.outputs,
+                                  {**self._record, "seconds": round(seconds, 3), "restored_from": self.store.url})
             self._keep_key()
             self._mark_used()
-            print(f"    {self.outputs[0].relative_to(self.item.root)}  (restored from the cache in "
-                  f"{time.perf_counter() - started:.1f} s)")
+            print(f"    {self.outputs[0].relative_to(self.item.root)}  (restored from the cache in {seconds:.1f} s)")
             return result
         if cache_only():
             return TaskFailed(f"{self.item.path.relative_to(self.item.root)}: {self.key}: {reason}; not built "

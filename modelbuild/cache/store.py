@@ -152,11 +152,11 @@ def describe_output(path: Path) -> dict[str, Any]:
 
 
 def make_entry(key: str, recipe: str, stage: str, record: dict[str, Any], outputs: list[Path]) -> dict[str, Any]:
-    """The entry of a built stage: its outputs and its record (without the local time stamp)."""
+    """The entry of a built stage: its outputs and its record (without the local time stamp and provenance)."""
     listed = [describe_output(path) for path in outputs]
     return {"format": FORMAT, "key": key, "recipe": recipe, "stage": stage,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "record": {k: v for k, v in record.items() if k not in ("built_at", "stage")},
+            "record": {k: v for k, v in record.items() if k not in ("built_at", "stage", "restored_from")},
             "outputs": listed, "bytes": sum(size for _, _, size in blobs_of(listed))}
 
 

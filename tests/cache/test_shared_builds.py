@@ -2,8 +2,10 @@
 second only downloads, to the same bytes. Damaged and partial entries are never used; read-only never writes."""
 from __future__ import annotations
 
+import json
+
 import pytest
-from cache.conftest import new_bucket
+from cache.moto_s3 import new_bucket
 from cache.helpers import STAGES, artifact_bytes, forbid_building, make_clone
 from projects import edit_recipe, run_doit
 
@@ -54,6 +56,9 @@ def test_the_second_clone_only_downloads_from_s3(first, tmp_path, monkeypatch, c
     assert code == 0 and executed == STAGES, out
     assert out.count("restored from the cache") == 5 and out.count("why: first build") == 5
     assert artifact_bytes(second) == artifact_bytes(root)  # ONNX, .mlmodel, .mlpackage files, reports, manifest
+    timings = json.loads((second / "artifacts" / "tiny" / "timings.json").read_text())
+    assert {stage: timing.get("restored_from") for stage, timing in timings.items()} == dict.fromkeys(timings, url)
+    assert len(timings) == 5 and not any("restored_from" in r for r in records(root))  # the first clone built
     assert "tiny_prog.mlpackage/Data/com.apple.CoreML/weights/weight.bin" in artifact_bytes(second)
     assert run_doit(second, monkeypatch) == (0, [])  # restored stages are up to date, as built ones
 
@@ -174,6 +179,10 @@ def test_an_interrupted_upload_and_a_truncated_entry_are_ignored(empty_cache, tm
     forbid_building(monkeypatch)
     code, _, out = _build(clone, monkeypatch, capfd, "onnx:tiny")
     assert code == 0 and "restored from the cache" in out
+
+
+def records(root) -> list[dict]:
+    return [manifest.read_record(root / "artifacts" / "tiny", stage.key) for stage in commands.local_stages(root)]
 
 
 def keys_of(root) -> dict[str, str]:

@@ -71,7 +71,9 @@ def reestimate_statistics(model: nn.Module, recipe: Recipe, root: Path) -> list[
     """Reset the running statistics and average them over every validation sample (momentum None).
 
     Only the norm layers are in train mode meanwhile (dropout, stochastic depth stay off); their
-    momentum is put back afterwards. Returns the qualified names of the layers re-estimated.
+    momentum is put back afterwards. A norm layer that sees one value per channel (BatchNorm after a
+    global pool, batch of 1) has no statistics to estimate: it runs in eval mode and keeps mean 0,
+    variance 1. Returns the qualified names of the layers re-estimated.
     """
     from modelbuild.validation.samples import make_samples
 
@@ -86,6 +88,8 @@ def reestimate_statistics(model: nn.Module, recipe: Recipe, root: Path) -> list[
         module.reset_running_stats()
         module.momentum = None
         module.train()
+    single_valued: set[str] = set()
+    hooks = [module.register_forward_pre_hook(_skip_single_values(name, single_valued)) for name, module in norms]
     try:
         torch.set_num_threads(1)  # reductions summed in one order whatever the thread count of the process
         with torch.no_grad():
@@ -97,10 +101,26 @@ def reestimate_statistics(model: nn.Module, recipe: Recipe, root: Path) -> list[
                     raise PatchError(_forward_failure(sample.name, err)) from err
     finally:
         torch.set_num_threads(threads)
+        for hook in hooks:
+            hook.remove()
+        for name, module in norms:
+            if name in single_valued:  # stays as if never estimated, whichever sample first saw one value
+                module.reset_running_stats()
         for (_, module), momentum in zip(norms, momenta):
             module.momentum = momentum
             module.eval()
-    return [name for name, _ in norms]
+    return [name for name, _ in norms if name not in single_valued]
+
+
+def _skip_single_values(name: str, single_valued: set[str]):
+    """A forward pre-hook: the norm layer runs in eval mode for inputs with one value per channel."""
+    def hook(module: nn.Module, args: tuple) -> None:
+        values = args[0]
+        one_per_channel = values.ndim >= 2 and values.numel() == values.shape[1]
+        if one_per_channel:
+            single_valued.add(name)
+        module.train(not one_per_channel and name not in single_valued)
+    return hook
 
 
 def _as_built(model: nn.Module, recipe: Recipe) -> nn.Module:
@@ -113,8 +133,4 @@ def _as_built(model: nn.Module, recipe: Recipe) -> nn.Module:
 
 
 def _forward_failure(sample: str, err: Exception) -> str:
-    message = f"torch::calibrate: running validation sample {sample!r} through the model failed: {err}"
-    if "Expected more than 1 value per channel when training" in str(err):
-        message += (" (a norm layer sees one value per channel, e.g. BatchNorm1d after pooling a batch of 1: "
-                    "its statistics cannot be estimated one sample at a time; use statistics: false)")
-    return message
+    return f"torch::calibrate: running validation sample {sample!r} through the model failed: {err}"

@@ -42,6 +42,20 @@ def state_digest(model: Any) -> str:
     return digest.hexdigest()
 
 
+class PooledNormNet(nn.Module):
+    """conv -> BN -> global pool -> BN (one value per channel for a batch of 1), as in DeepLabV3's ASPP pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pooled_bn = nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pooled_bn(self.pool(self.bn(self.conv(x))))
+
+
 class BatchNormNet(nn.Module):
     """conv -> BN -> ReLU -> dropout -> conv -> BN (momentum 0.3) -> pool -> linear (weights zeroed when asked)."""
 

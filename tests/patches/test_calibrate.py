@@ -94,18 +94,16 @@ def test_a_model_with_nothing_to_calibrate_says_so(tmp_path):
         "all-zero or too-small weight"]
 
 
-def test_a_norm_layer_that_sees_one_value_per_channel_is_explained(tmp_path):
+def test_a_norm_layer_that_sees_one_value_per_channel_keeps_its_defaults(tmp_path):
     recipe, root = project_recipe(tmp_path, {
-        "name": "bn1d", "model": {"factory": "torch.nn:BatchNorm1d", "args": {"num_features": 4},
-                                  "patches": [CALIBRATE]},
-        "inputs": {"x": {"shape": [1, 4]}}, "outputs": {"y": {}}})
-    with pytest.raises(ModelBuildError) as caught:
-        build(recipe, root)
-    assert str(caught.value).startswith("model.patches.0: torch::calibrate: running validation sample 'random-0' "
-                                        "through the model failed: Expected more than 1 value per channel")
-    assert str(caught.value).endswith("its statistics cannot be estimated one sample at a time; use statistics: "
-                                      "false)")
-    assert isinstance(caught.value.__cause__, PatchError)
+        "name": "pooled", "model": {"factory": "patches.helpers:PooledNormNet", "patches": [CALIBRATE]},
+        "inputs": {"image": {"shape": [1, 3, 16, 16]}}, "outputs": {"y": {}}, "validate": {"samples": SAMPLES}})
+    model = build(recipe, root)
+    assert not model.training and not model.pooled_bn.training
+    assert torch.equal(model.pooled_bn.running_mean, torch.zeros(4))
+    assert torch.equal(model.pooled_bn.running_var, torch.ones(4))
+    expected = torch.cat([model.conv(torch.from_numpy(s.feeds["image"])) for s in make_samples(recipe, root)])
+    assert torch.allclose(model.bn.running_mean, expected.mean((0, 2, 3)), atol=1e-5)
 
 
 @pytest.mark.slow

@@ -5,8 +5,9 @@ writable restore leaves one per day). Entries unused for more than `max_age_days
 then, while the blobs of the remaining entries exceed `max_size`, the least recently used
 entries go. Unreadable entries go too. The blobs of removed entries that no remaining entry
 names go with them; other blobs that no entry names, and leftover temporary files, go once they
-are older than an hour (an upload in progress writes its blobs before its entry). Entries are removed before their blobs, so a reader never finds an
-entry without its blobs because of gc (and if it did, the entry would only be a miss).
+are older than an hour (an upload in progress writes its blobs before its entry). Entries are
+removed before their blobs, so a reader never finds an entry without its blobs because of gc
+(and if it did, the entry would only be a miss).
 """
 from __future__ import annotations
 

@@ -34,8 +34,9 @@ def test_build_leaves_the_three_artifacts_reports_and_a_manifest(built):
     assert sorted(p.name for p in built.iterdir()) == [
         ".records", "FFDNet.mlmodel", "FFDNet.onnx", "FFDNet_image.mlmodel", "manifest.json", "report.html",
         "report.json", "report.md", "timings.json"]
-    assert sorted(p.name for p in (built / ".records").iterdir() if p.suffix != ".stat") == [
-        ".lock", "coreml.image.json", "coreml.multiarray.json", "onnx.json", "validate.json"]
+    assert sorted(p.name for p in (built / ".records").iterdir() if p.suffix != ".stat") == [  # records, cache keys
+        ".lock", *(f"{stage}.{kind}" for stage in ("coreml.image", "coreml.multiarray", "onnx", "validate")
+                   for kind in ("cache-key", "json"))]
 
 
 def test_multiarray_variant_interface(built):

@@ -1,4 +1,4 @@
-"""The `modelbuild` command line: build, check, schema, inspect, predict."""
+"""The `modelbuild` command line: build, check, schema, inspect, predict, cache."""
 from __future__ import annotations
 
 import argparse
@@ -94,8 +94,59 @@ def _build(args: argparse.Namespace) -> int:
 
     if args.no_wait:
         os.environ[NO_WAIT_VARIABLE] = "1"
+    if args.scheduler:
+        return _build_on_cluster(args)
     options = ["-n", str(args.processes)] if args.processes else []
     return DoitMain(ModuleTaskLoader(tasks)).run(["run", *options, *(args.targets or ["build"])])
+
+
+def _build_on_cluster(args: argparse.Namespace) -> int:
+    from modelbuild.cluster import ClusterError, build_on_cluster
+
+    if args.processes:
+        print("modelbuild build: --scheduler and -n do not go together (the cluster's workers build in parallel)",
+              file=sys.stderr)
+        return BAD_INPUT
+    try:
+        return build_on_cluster(args.scheduler, Path.cwd(), args.targets)
+    except ClusterError as err:
+        print(f"modelbuild build: {err}", file=sys.stderr)
+        return BAD_INPUT
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from modelbuild.cache import commands
+    from modelbuild.cache.config import CacheConfigError, parse_size
+
+    root = Path.cwd()
+    try:
+        if args.action == "status":
+            return commands.status(root)
+        if args.action == "push":
+            return commands.push(root)
+        if args.action == "pull":
+            return commands.pull(root, args.targets)
+        max_size = parse_size(args.max_size, "--max-size") if args.max_size is not None else None
+        return commands.gc(root, args.max_age_days, max_size, args.dry_run)
+    except (commands.CacheCommandError, CacheConfigError) as err:
+        print(f"modelbuild cache {args.action}: {err}", file=sys.stderr)
+        return BAD_INPUT
+
+
+def _cache_parser(sub) -> None:
+    cache = sub.add_parser("cache", help="the shared build cache: status, push, pull, gc")
+    actions = cache.add_subparsers(dest="action", required=True)
+    actions.add_parser("status", help="configuration, reachability, size, and which local stages the cache holds")
+    actions.add_parser("push", help="upload every locally built stage the cache does not hold")
+    pull = actions.add_parser("pull", help="restore what the recipes need from the cache, building nothing")
+    pull.add_argument("targets", nargs="*", metavar="TARGET", help="doit targets (default: every recipe)")
+    gc = actions.add_parser("gc", help="remove entries unused for N days or beyond a size budget")
+    gc.add_argument("--max-age-days", type=float, default=None, help="remove entries not used for this many days "
+                                                                     "(default: max_age_days of the configuration)")
+    gc.add_argument("--max-size", default=None, metavar="SIZE", help="then remove the least recently used entries "
+                                                                     "until the rest fit, e.g. 50GB (default: max_size)")
+    gc.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    cache.set_defaults(run=_cache)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-wait", action="store_true", help="stop at once (exit code 3) if another build of "
                                                               "this project is running, instead of waiting")
     build.add_argument("-n", "--processes", type=int, default=0, help="run up to N stages in parallel")
+    build.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="build each recipe on a worker of this Dask scheduler (tcp://HOST:8786), then restore the "
+                            "results from the shared cache; TARGETs are then recipe names")
     build.set_defaults(run=_build)
 
     check = sub.add_parser("check", help="validate recipe files and report every problem")
@@ -134,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write image outputs as PNG and arrays as .npy here")
     predict.add_argument("--backend", choices=["auto", "reference", "native"], default="auto")
     predict.set_defaults(run=_predict)
+    _cache_parser(sub)
     return parser
 
 

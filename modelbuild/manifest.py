@@ -3,7 +3,7 @@
 Each stage writes one record, `artifacts/<recipe>/.records/<key>.json`: its outcome ("built" with
 the artifact's file name and sha256, or "failed" with the one-line error), the stage fingerprint
 and what the stage reported. `manifest.json` (the reproducible part: no times) and `timings.json`
-(seconds and dates per stage) are rebuilt from the records after every stage, under a lock, so a
+(seconds, dates, and the cache a stage was restored from) are rebuilt from the records after every stage, under a lock, so a
 corrupt or deleted manifest is whole again after the next stage, and parallel stages never lose
 each other's entries.
 """
@@ -19,7 +19,7 @@ from modelbuild import atomic
 MANIFEST_NAME = "manifest.json"
 TIMINGS_NAME = "timings.json"
 RECORDS = ".records"
-TIMING_FIELDS = ("seconds", "built_at")
+TIMING_FIELDS = ("seconds", "built_at", "restored_from")  # what this machine did: never in manifest.json
 
 
 def record_path(artifact_dir: Path, key: str) -> Path:

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from doit.exceptions import TaskFailed
 
 from modelbuild import atomic, fingerprint, manifest, verify
+from modelbuild.cache.stage import SharedStage
 from modelbuild.diagnostics import BuildWarning
 
 _SHOWN_WARNINGS: set[str] = set()
@@ -36,6 +37,10 @@ def run_stage(item, key: str, outputs: list[Path], stage: str, args: tuple, stag
     artifact = outputs[0]
     print(f"    why: {why_rerun(item, key, outputs, stage_fingerprint)}")
     started = time.perf_counter()
+    shared = SharedStage(item, key, outputs, stage_fingerprint)  # the remote cache (modelbuild.cache), if any
+    restored = shared.restore()
+    if restored is not None:
+        return restored
     base = {"recipe_file": str(item.path.relative_to(item.root)), "fingerprint": stage_fingerprint}
     try:
         _check_upstream(item, requires)
@@ -54,16 +59,24 @@ def run_stage(item, key: str, outputs: list[Path], stage: str, args: tuple, stag
             return TaskFailed(line)
         print(f"    FAILED: {line}")
         return {"outcome": "failed", "error": error}
-    described = verify.describe(artifact)
-    digest = described.get("sha256") or described["package_digest"]
-    if artifact.suffix == ".mlpackage":
-        atomic.write_text(artifact.with_name(artifact.name + ".sha256"), digest + "\n")
-    manifest.write_record(item.artifact_dir, item.name, key, {
-        **base, **entry, "outcome": "built", "file": artifact.name, **described,
+    result = record_built(item, key, outputs, {
+        **base, **entry, "outcome": "built", "file": artifact.name, **verify.describe(artifact),
         "seconds": round(time.perf_counter() - started, 3),
         "outputs": {path.name: verify.describe(path) for path in outputs[1:]}})
-    verify.StatCache(stat_cache_file(item.artifact_dir, key)).remember(outputs)
     print(f"    {artifact.relative_to(item.root)}  ({time.perf_counter() - started:.1f} s)")
+    shared.built()
+    return result
+
+
+def record_built(item, key: str, outputs: list[Path], record: dict[str, Any]) -> dict[str, str]:
+    """Record a stage whose outputs are in place (built, or restored from the cache): the digest file beside an
+    .mlpackage, the record, the stat cache. The doit result: the outcome and the artifact's digest."""
+    artifact = outputs[0]
+    digest = record.get("sha256") or record["package_digest"]
+    if artifact.suffix == ".mlpackage":
+        atomic.write_text(artifact.with_name(artifact.name + ".sha256"), digest + "\n")
+    manifest.write_record(item.artifact_dir, item.name, key, record)
+    verify.StatCache(stat_cache_file(item.artifact_dir, key)).remember(outputs)
     return {"outcome": "built", "sha256": digest}
 
 

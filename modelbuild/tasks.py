@@ -217,7 +217,8 @@ def agreement_task(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, Any]:
             results.append(result_dep(f"_onnx:{ref.recipe.name}" if ref.kind == "onnx"
                                       else f"_coreml:{ref.recipe.name}.{ref.variant}"))
     outputs = [item.artifact_dir / f"agreement.{ext}" for ext in ("json", "md", "html")]
-    stage_fingerprint = fingerprint.agreement_fingerprint(recipe, [(r.name, r.kind, str(r.path)) for r in refs])
+    located = [(r.name, r.kind, "None" if r.path is None else in_project(item, r.path)) for r in refs]
+    stage_fingerprint = fingerprint.agreement_fingerprint(recipe, located)  # the same in every clone (manifest.json)
     return {
         "name": item.name,
         "doc": f"top-1 agreement of {', '.join(recipe.agreement.models)}",

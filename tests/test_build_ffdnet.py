@@ -35,9 +35,10 @@ def test_build_leaves_the_artifacts_reports_and_a_manifest(built):
         ".records", "FFDNet.mlmodel", "FFDNet.onnx", "FFDNet_image.mlmodel", "FFDNet_int8.mlmodel",
         "FFDNet_palette6.mlpackage", "FFDNet_palette6.mlpackage.sha256", "manifest.json", "report.html",
         "report.json", "report.md", "timings.json"]
-    assert sorted(p.name for p in (built / ".records").iterdir() if p.suffix != ".stat") == [
-        ".lock", "coreml.image.json", "coreml.multiarray.json", "coreml.multiarray_int8.json",
-        "coreml.program_palette6.json", "onnx.json", "validate.json"]
+    stages = ("coreml.image", "coreml.multiarray", "coreml.multiarray_int8", "coreml.program_palette6", "onnx",
+              "validate")
+    assert sorted(p.name for p in (built / ".records").iterdir() if p.suffix != ".stat") == [  # records, cache keys
+        ".lock", *(f"{stage}.{kind}" for stage in stages for kind in ("cache-key", "json"))]
 
 
 def test_multiarray_variant_interface(built):

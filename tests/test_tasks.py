@@ -147,6 +147,24 @@ def test_classifier_labels_are_dependencies(tmp_path):
     assert labels not in tasks.onnx_task(item)["file_dep"]
 
 
+def test_stage_fingerprints_are_the_same_in_every_clone(tmp_path):
+    """A clone elsewhere has the same fingerprints (they go into manifest.json): no absolute paths in them."""
+    import shutil
+
+    from modelbuild.stage_run import run_stage
+
+    fingerprints = []
+    for root in (tmp_path / "a", tmp_path / "deeper" / "b"):
+        (root / "recipes").mkdir(parents=True)
+        shutil.copy(REPO / "recipes" / "resnet50.yaml", root / "recipes")  # an agreement matrix of artifact files
+        shutil.copytree(REPO / "samples", root / "samples")
+        tasks.forget_project()
+        fingerprints.append({task["name"]: action[1][5] for dicts in tasks.project_tasks(root).values() for task in dicts
+                             for action in task.get("actions") or [] if action[0] is run_stage})
+    assert "resnet50" in fingerprints[0] and "resnet50.torch_nn" in fingerprints[0]
+    assert fingerprints[0] == fingerprints[1]
+
+
 def test_a_recipe_whose_tasks_cannot_be_made_fails_alone(tiny_project, monkeypatch):
     (tiny_project / "recipes" / "other.yaml").write_text((tiny_project / "recipes" / "tiny.yaml").read_text()
                                                          .replace("name: tiny", "name: other"))

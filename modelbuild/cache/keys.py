@@ -1,0 +1,148 @@
+"""Cache keys: the sha256 of everything a stage's outputs are a function of.
+
+A key hashes a canonical JSON of: the stage fingerprint (the recipe fields it reads, tool
+versions), the content of the task's file dependencies (weights, model source, samples,
+labels), the sha256 of the upstream artifacts it reads (from their records), the PyTorch models
+an agreement matrix runs, the modelbuild source and the platform. Paths inside the project are
+written relative to it, so that every clone of a project, wherever it is, computes the same key.
+
+Keys are computed only when a stage is about to run: a no-op build never hashes anything.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+ORIGIN_VARIABLE = "MODELBUILD_PROJECT_ORIGIN"  # set by cluster workers, which build in a mirror of the project
+_FILE_HASHES: dict[tuple, str] = {}
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """What a stage reads besides its fingerprint: files (as doit's file_dep), upstream stages
+    ((recipe, stage key) pairs whose artifacts it reads), recipes whose PyTorch model it runs."""
+
+    files: tuple[str, ...] = ()
+    upstream: tuple[tuple[str, str], ...] = ()
+    models: tuple[str, ...] = ()
+
+
+def stage_inputs(item, key: str) -> StageInputs:
+    """The inputs of stage `key` of a recipe, read from the project's task dicts (modelbuild.tasks)."""
+    from modelbuild import tasks
+
+    creator = f"_{key.split('.')[0]}" if key.split(".")[0] in ("onnx", "coreml") else key
+    name = item.name + (f".{key.split('.', 1)[1]}" if "." in key else "")
+    # doit renames the dicts it loads to their full names ("_onnx:r")
+    task = next(t for t in tasks.project_tasks(item.root).get(creator, []) if t["name"] in (name, f"{creator}:{name}"))
+    upstream = []
+    for check in task.get("uptodate", []):
+        dep_name = getattr(check, "dep_name", None)  # doit's result_dep("_onnx:r") / ("_coreml:r.v")
+        if dep_name is not None:
+            upstream.append(_stage_of_task(dep_name))
+    return StageInputs(tuple(task.get("file_dep", [])), tuple(upstream), _torch_models(item, key))
+
+
+def _stage_of_task(task_name: str) -> tuple[str, str]:
+    creator, name = task_name.split(":", 1)
+    recipe, _, variant = name.partition(".")
+    return recipe, creator.lstrip("_") + (f".{variant}" if variant else "")
+
+
+def _torch_models(item, key: str) -> tuple[str, ...]:
+    """Recipes whose PyTorch model an agreement matrix runs ('torch' or '<recipe>:torch')."""
+    if key != "agreement" or item.recipe.agreement is None:
+        return ()
+    names = [item.name if ref == "torch" else ref.split(":")[0]
+             for ref in item.recipe.agreement.models.values() if ref == "torch" or ref.endswith(":torch")]
+    return tuple(dict.fromkeys(names))
+
+
+def stage_key(item, key: str, stage_fingerprint: dict[str, Any], inputs: StageInputs | None = None) -> str | None:
+    """The cache key of stage `key`, or None when an upstream stage it reads is not built."""
+    material = key_material(item, key, stage_fingerprint, inputs or stage_inputs(item, key))
+    if material is None:
+        return None
+    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def key_material(item, key: str, stage_fingerprint: dict[str, Any], inputs: StageInputs) -> dict[str, Any] | None:
+    """What the key hashes (None when an upstream stage is not built)."""
+    from modelbuild import fingerprint, manifest
+    from modelbuild.project import load_project
+
+    bases = _project_bases(item.root)
+    upstream = {}
+    for recipe, stage in inputs.upstream:
+        record = manifest.read_record(item.root / "artifacts" / recipe, stage) or {}
+        digest = record.get("sha256") or record.get("package_digest")
+        if record.get("outcome") != "built" or not digest:
+            return None
+        upstream[f"{recipe}/{stage}"] = digest
+    recipes = {loaded.name: loaded.recipe for loaded in load_project(item.root) if loaded.recipe is not None}
+    models = {name: _relative(fingerprint.model_fingerprint(recipes[name]), bases) for name in inputs.models
+              if name in recipes}
+    files = sorted([_label(dep, bases), file_sha256(_absolute(dep, item.root))] for dep in inputs.files)
+    return {"format": FORMAT, "modelbuild": fingerprint.source_digest("modelbuild"),
+            "platform": f"{platform.system()}-{platform.machine()}", "recipe": item.name, "stage": key,
+            "fingerprint": _relative(stage_fingerprint, bases), "files": files, "upstream": upstream,
+            "models": models}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered per process while its size and times stay the same."""
+    from modelbuild.verify import sha256_file
+
+    info = path.stat()
+    snapshot = (str(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+    if snapshot not in _FILE_HASHES:
+        _FILE_HASHES[snapshot] = sha256_file(path)
+    return _FILE_HASHES[snapshot]
+
+
+def _project_bases(root: Path) -> list[Path]:
+    """The folders whose paths count as inside the project: its root (as given and resolved), and the
+    project a cluster worker's mirror stands for."""
+    bases = [Path(root), Path(root).resolve()]
+    origin = os.environ.get(ORIGIN_VARIABLE)
+    if origin:
+        bases += [Path(origin), Path(origin).resolve()]
+    return list(dict.fromkeys(bases))
+
+
+def _absolute(dep: str, root: Path) -> Path:
+    path = Path(dep)
+    return path if path.is_absolute() else Path(root) / path
+
+
+def _label(dep: str, bases: list[Path]) -> str:
+    """A dependency's name in the key: its path in the project, or 'outside/<file name>' (its content
+    decides, not where it is installed)."""
+    path = Path(dep)
+    if not path.is_absolute():
+        return path.as_posix()
+    for candidate in (path, path.resolve()):
+        for base in bases:
+            if candidate.is_relative_to(base):
+                return candidate.relative_to(base).as_posix()
+    return f"outside/{path.name}"
+
+
+def _relative(value: Any, bases: list[Path]) -> Any:
+    """`value` with every string that is a path inside the project written relative to it."""
+    if isinstance(value, dict):
+        return {k: _relative(v, bases) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_relative(v, bases) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        for base in bases:
+            if Path(value).is_relative_to(base):
+                return f"<project>/{Path(value).relative_to(base).as_posix()}"
+    return value

@@ -12,9 +12,10 @@ traced back to the torch op that produced the MIL op it could not handle.
 from __future__ import annotations
 
 import contextlib
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
+
+from modelbuild.coreml.quiet import patched
 
 # (module, attribute, kind of item): every tqdm coremltools' conversion loops call
 _LOOPS = (
@@ -108,7 +109,7 @@ def tracking_sites() -> Iterator[Sites]:
     sites = Sites()
     with contextlib.ExitStack() as stack:
         for module_name, attribute, stage in _LOOPS:
-            stack.enter_context(_replaced(module_name, attribute, _tracker(sites, stage)))
+            stack.enter_context(patched(module_name, attribute, _tracker(sites, stage)))
         yield sites
 
 
@@ -118,19 +119,6 @@ def _tracker(sites: Sites, stage: str):
     return progress
 
 
-@contextlib.contextmanager
-def _replaced(module_name: str, attribute: str, value: Any) -> Iterator[None]:
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:  # pragma: no cover - coremltools is a dependency
-        yield
-        return
-    original = getattr(module, attribute)
-    setattr(module, attribute, value)
-    try:
-        yield
-    finally:
-        setattr(module, attribute, original)
 
 
 def site_of_error(error: BaseException, sites: Sites) -> Site | None:

@@ -30,7 +30,8 @@ def _no_progress_bar(iterable: Iterable | None = None, *args, **kwargs) -> Itera
 
 
 @contextlib.contextmanager
-def _patched(module_name: str, attribute: str, value) -> Iterator[None]:
+def patched(module_name: str, attribute: str, value) -> Iterator[None]:
+    """`module_name.attribute` set to `value` for the block (nothing when the module is not installed)."""
     try:
         module = importlib.import_module(module_name)
     except ImportError:  # the frontend is not installed: nothing to silence
@@ -69,7 +70,7 @@ def quiet_conversion() -> Iterator[io.StringIO]:
         warnings.simplefilter("ignore")
         stack.enter_context(_loggers_at(logging.ERROR))
         for module_name, attribute in _PROGRESS_BARS:
-            stack.enter_context(_patched(module_name, attribute, _no_progress_bar))
+            stack.enter_context(patched(module_name, attribute, _no_progress_bar))
         stack.enter_context(contextlib.redirect_stdout(captured))
         stack.enter_context(contextlib.redirect_stderr(captured))
         yield captured

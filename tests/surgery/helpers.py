@@ -74,13 +74,16 @@ def torch_outputs(model: nn.Module, x: np.ndarray) -> np.ndarray:
 
 
 def export_onnx(model: nn.Module, *, batch: int = 1, opset: int = 17, dynamic_batch: bool = False,
-                fold: bool = True) -> onnx.ModelProto:
-    """torch.onnx.export (TorchScript exporter) to an in-memory ModelProto with inputs x, outputs y."""
+                fold: bool = True, shape: tuple[int, ...] | None = None) -> onnx.ModelProto:
+    """torch.onnx.export (TorchScript exporter) to an in-memory ModelProto with inputs x, outputs y.
+
+    The example is `sample(batch)`, or zeros of `shape` when given."""
+    example = torch.zeros(shape) if shape is not None else torch.from_numpy(sample(batch))
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (torch.from_numpy(sample(batch)),), buffer, dynamo=False, opset_version=opset,
+            model, (example,), buffer, dynamo=False, opset_version=opset,
             input_names=["x"], output_names=["y"], do_constant_folding=fold,
             dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}} if dynamic_batch else None,
         )

@@ -1,15 +1,13 @@
 """onnx::broadcast_where_branches: a Where whose condition alone has the result's shape, typed right by onnx2coreml."""
 from __future__ import annotations
 
-import io
-import warnings
 
 import numpy as np
 import onnx
 import onnx2coreml
 import pytest
 import torch
-from surgery.helpers import run_onnx
+from surgery.helpers import export_onnx, run_onnx
 from torch import nn
 
 from modelbuild.surgery import SurgeryError, apply_steps
@@ -31,22 +29,13 @@ class FullWhere(nn.Module):
         return torch.where(x > 0, x, -x)
 
 
-def _export(model: nn.Module) -> onnx.ModelProto:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(SHAPE),), buffer, dynamo=False, opset_version=17,
-                          input_names=["x"], output_names=["y"])
-    return onnx.load_from_string(buffer.getvalue())
-
-
 def _select_shapes(model: onnx.ModelProto) -> list[tuple]:
     program = onnx2coreml.Converter().to_mil(model)
     return [tuple(op.outputs[0].shape) for op in program.functions["main"].operations if op.op_type == "select"]
 
 
 def test_where_branches_take_the_result_shape(apply_step):
-    model = _export(ScalarWhere().eval())
+    model = export_onnx(ScalarWhere().eval(), shape=SHAPE)
     assert _select_shapes(model) == [()]  # coremltools 9 types select from its value inputs only
     repaired = apply_step(model, {"step": "onnx::broadcast_where_branches"})
     assert _select_shapes(repaired) == [SHAPE]
@@ -55,6 +44,6 @@ def test_where_branches_take_the_result_shape(apply_step):
 
 
 def test_a_where_whose_values_have_the_full_shape_is_refused_with_the_reason():
-    model = _export(FullWhere().eval())
+    model = export_onnx(FullWhere().eval(), shape=SHAPE)
     with pytest.raises(SurgeryError, match="found no Where whose condition has a larger"):
         apply_steps(model, [{"step": "onnx::broadcast_where_branches"}])

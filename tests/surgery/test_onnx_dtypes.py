@@ -1,8 +1,6 @@
 """onnx::bool_as_int32: ops on bool tensors that onnx2coreml 1.1.0 cannot lower, computed in int32."""
 from __future__ import annotations
 
-import io
-import warnings
 from typing import Callable
 
 import numpy as np
@@ -10,7 +8,7 @@ import onnx
 import onnx2coreml
 import pytest
 import torch
-from surgery.helpers import onnx_op_types, run_onnx
+from surgery.helpers import export_onnx, onnx_op_types, run_onnx
 from torch import nn
 
 from modelbuild.surgery import SurgeryError, apply_steps
@@ -41,19 +39,10 @@ CASES = {
 }
 
 
-def _export(model: nn.Module) -> onnx.ModelProto:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(SHAPE),), buffer, dynamo=False, opset_version=17,
-                          input_names=["x"], output_names=["y"])
-    return onnx.load_from_string(buffer.getvalue())
-
-
 @pytest.mark.parametrize("op_type", CASES)
 def test_bool_op_is_computed_in_int32_and_onnx2coreml_lowers_it(apply_step, op_type):
     torch_model = OnMask(CASES[op_type]).eval()
-    model = _export(torch_model)
+    model = export_onnx(torch_model, shape=SHAPE)
     assert op_type in onnx_op_types(model)
     with pytest.raises(onnx2coreml.ConversionError, match=rf"\(op {op_type}\).*bool\]"):
         onnx2coreml.Converter().to_mil(model)
@@ -72,6 +61,6 @@ def test_bool_op_is_computed_in_int32_and_onnx2coreml_lowers_it(apply_step, op_t
 
 
 def test_a_model_without_bool_data_is_refused_with_the_reason():
-    model = _export(nn.Linear(6, 2).eval())
+    model = export_onnx(nn.Linear(6, 2).eval(), shape=SHAPE)
     with pytest.raises(SurgeryError, match="found no Gather, GatherElements, .* node with a bool data input"):
         apply_steps(model, [{"step": "onnx::bool_as_int32"}])

@@ -1,8 +1,8 @@
 """One build per project at a time: a lock file held for the whole `doit` run.
 
 Two builds in one checkout would both do all the work and race on the same files. The lock
-(`.modelbuild.lock` in the project root, a `filelock` lock, released by the OS if the process
-dies) is taken before any task runs; a second build waits for it, naming the first one's pid,
+(`.modelbuild.lock` in the project root, a `modelbuild.file_lock` lock, released by the OS if the
+process dies) is taken before any task runs; a second build waits for it, naming the first one's pid,
 or with MODELBUILD_NO_WAIT=1 (`modelbuild build --no-wait`) stops at once with exit code 3.
 """
 from __future__ import annotations
@@ -11,6 +11,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+from modelbuild.file_lock import FileLock
 
 LOCK_NAME = ".modelbuild.lock"
 NO_WAIT_VARIABLE = "MODELBUILD_NO_WAIT"
@@ -21,17 +23,11 @@ class BuildLock:
     """The project's build lock; `acquire` waits (or exits) when another build holds it."""
 
     def __init__(self, root: Path) -> None:
-        from filelock import FileLock
-
-        self.lock = FileLock(str(root / LOCK_NAME))
+        self.lock = FileLock(root / LOCK_NAME)
         self.owner_file = root / (LOCK_NAME + ".owner")
 
     def acquire(self, write=print) -> None:
-        from filelock import Timeout
-
-        try:
-            self.lock.acquire(timeout=0)
-        except Timeout:
+        if not self.lock.acquire(blocking=False):
             owner = self._owner()
             if os.environ.get(NO_WAIT_VARIABLE):
                 write(f"another build of this project is running ({owner}); not waiting ({NO_WAIT_VARIABLE} is set)")

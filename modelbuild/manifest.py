@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from modelbuild import atomic
+from modelbuild.file_lock import FileLock
 
 MANIFEST_NAME = "manifest.json"
 TIMINGS_NAME = "timings.json"
@@ -38,11 +39,9 @@ def read_record(artifact_dir: Path, key: str) -> dict[str, Any] | None:
 
 def write_record(artifact_dir: Path, recipe: str, key: str, record: dict[str, Any]) -> None:
     """Store the record of stage `key` (plus the UTC time) and rebuild manifest.json and timings.json."""
-    from filelock import FileLock
-
     record = {**record, "stage": key, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (artifact_dir / RECORDS).mkdir(parents=True, exist_ok=True)
-    with FileLock(str(artifact_dir / RECORDS / ".lock")):
+    with FileLock(artifact_dir / RECORDS / ".lock"):
         atomic.write_text(record_path(artifact_dir, key), json.dumps(record, indent=2, sort_keys=True) + "\n")
         write_manifest(artifact_dir, recipe)
 
@@ -58,10 +57,8 @@ def write_manifest(artifact_dir: Path, recipe: str) -> None:
 
 def repair_manifest(artifact_dir: Path, recipe: str) -> None:
     """doit action: rebuild manifest.json and timings.json from the records (under the records' lock)."""
-    from filelock import FileLock
-
     (artifact_dir / RECORDS).mkdir(parents=True, exist_ok=True)
-    with FileLock(str(artifact_dir / RECORDS / ".lock")):
+    with FileLock(artifact_dir / RECORDS / ".lock"):
         write_manifest(artifact_dir, recipe)
     print(f"    {artifact_dir.name}/{MANIFEST_NAME} rebuilt from the stage records")
 

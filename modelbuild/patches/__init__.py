@@ -16,14 +16,14 @@ recipe and the project root). Patches in `ALWAYS_APPLIED` run on every PyTorch m
 first, listed or not. `torch_patch_models()` gives the models by id for the recipe
 schema's discriminated union on `step`.
 
-Importing this package imports pydantic only; torch is imported when a patch is applied.
+Importing this package imports pydantic only; the registry imports the patch modules
+when first asked for a patch, and torch is imported when a patch is applied.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelbuild.patches import attention, calibrate, modules  # noqa: F401  (registration)
 from modelbuild.patches.registry import (
     ALWAYS_APPLIED,
     TORCH_PATCHES,

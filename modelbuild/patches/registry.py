@@ -21,7 +21,9 @@ from modelbuild.surgery.registry import StepRegistry, SurgeryError, SurgeryStep
 if TYPE_CHECKING:
     from modelbuild.recipe import Recipe
 
-TORCH_PATCHES = StepRegistry("torch", "PyTorch", noun="model patch", plural="model patches")
+TORCH_PATCHES = StepRegistry("torch", "PyTorch", noun="model patch", plural="model patches",
+                             modules=tuple(f"modelbuild.patches.{name}" for name in ("attention", "calibrate",
+                                                                                      "modules")))
 
 # Patches every PyTorch model gets, before the ones its recipe lists.
 ALWAYS_APPLIED = ({"step": "torch::disable_mha_fastpath"},)

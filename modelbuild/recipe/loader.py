@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from modelbuild.recipe.checks import cross_field_problems
 from modelbuild.recipe.schema import Recipe
 from modelbuild.recipe.yaml_lines import YamlProblem, load_with_lines
+from modelbuild.surgery.registry import RegisteredStep
 
 
 class RecipeError(ValueError):
@@ -57,7 +58,7 @@ def load_recipe(path: str | Path) -> Recipe:
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as err:
-        raise RecipeError([fmt(tuple(e["loc"]), _message(e)) for e in err.errors()]) from None
+        raise RecipeError([fmt(tuple(e["loc"]), _message(e, data)) for e in err.errors()]) from None
     make_importable(project_root(path))
     try:
         problems = cross_field_problems(recipe) + _file_problems(recipe, project_root(path))
@@ -143,49 +144,47 @@ def _dotted(loc: tuple) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: dict[str, Any], data: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(tuple(error["loc"])[:-1])
+        allowed = _allowed_keys(tuple(error["loc"])[:-1], data)
         return f"unknown key; expected one of {', '.join(allowed)}" if allowed else "unknown key"
     if kind == "missing":
         return "required field is missing"
     message = error["msg"]
     if message.startswith("Value error, "):
         return message[len("Value error, "):]
-    if kind.startswith("union_tag"):  # the message names the tag already
+    if kind in ("step_missing", "unknown_step"):  # the message lists the step ids
         return message
     return f"{message}, got {shorten(error.get('input'))}"
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
-    """Field names (aliases) accepted at `loc`, found by walking the schema."""
+def _allowed_keys(loc: tuple, data: Any) -> list[str]:
+    """Field names (aliases) accepted at `loc`, found by walking the schema (and, for a step, its id in `data`)."""
     model: Any = Recipe
     for part in loc:
+        data = data.get(part) if isinstance(data, dict) else data[part] if isinstance(data, list) else None
         if isinstance(model, type) and issubclass(model, BaseModel):
             field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
             if field is None:
                 return []
             model = field.annotation
-        elif isinstance(part, str) and _union_member(model, part) is not None:
-            model = _union_member(model, part)  # a tagged union (surgery steps): the member with this tag
         else:
             model = _value_type(model)
+        model = _step_model(model, data)
     model = _unwrap_optional(model)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [f.alias or n for n, f in model.model_fields.items()]
     return []
 
 
-def _union_member(annotation: Any, tag: str) -> Any:
-    """The member of a (possibly Annotated) union whose `step` literal is `tag`, if any."""
-    if typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    for member in typing.get_args(annotation):
-        if isinstance(member, type) and issubclass(member, BaseModel) and "step" in member.model_fields:
-            if typing.get_args(member.model_fields["step"].annotation) == (tag,):
-                return member
-    return None
+def _step_model(annotation: Any, data: Any) -> Any:
+    """A step field (Annotated with RegisteredStep) -> the model of the step `data` names; else unchanged."""
+    if typing.get_origin(annotation) is typing.Annotated and isinstance(data, dict):
+        for meta in annotation.__metadata__:
+            if isinstance(meta, RegisteredStep) and data.get("step") in meta.registry:
+                return meta.registry.get(data["step"])
+    return annotation
 
 
 def _value_type(annotation: Any) -> Any:

@@ -18,9 +18,9 @@ from typing import Annotated, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from modelbuild.patches import torch_patch_models
+from modelbuild.patches.registry import TORCH_PATCHES, ModelPatch
 from modelbuild.recipe.compression import Compression
-from modelbuild.surgery import coreml_step_models, onnx_step_models
+from modelbuild.surgery.registry import COREML_STEPS, ONNX_STEPS, RegisteredStep, SurgeryStep
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RECIPE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
@@ -69,10 +69,10 @@ MLPROGRAM_TARGETS = tuple(t for t in DEPLOYMENT_TARGETS if t not in NEURALNETWOR
 FORMAT_SUFFIX = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}
 
 # One surgery step: a mapping whose `step` id picks the parameter model (see modelbuild.surgery).
-OnnxStep = Annotated[Union[tuple(onnx_step_models().values())], Field(discriminator="step")]
-CoreMLStep = Annotated[Union[tuple(coreml_step_models().values())], Field(discriminator="step")]
+OnnxStep = Annotated[SurgeryStep, RegisteredStep(ONNX_STEPS)]
+CoreMLStep = Annotated[SurgeryStep, RegisteredStep(COREML_STEPS)]
 # One model patch, the same way (see modelbuild.patches).
-TorchPatch = Annotated[Union[tuple(torch_patch_models().values())], Field(discriminator="step")]
+TorchPatch = Annotated[ModelPatch, RegisteredStep(TORCH_PATCHES)]
 
 
 class Strict(BaseModel):

@@ -14,18 +14,17 @@ ML Program). A step is a pydantic model: its fields are the parameters, its
 `apply(model)` the edit. `onnx_step_models()` / `coreml_step_models()` return
 the models by id, for the recipe schema's discriminated union on `step`.
 
-Importing this package imports pydantic only; onnx and coremltools are
-imported when a step is applied.
+Importing this package imports pydantic only; the registries import their step
+modules when first asked for a step, and onnx and coremltools are imported when
+a step is applied.
 """
 from __future__ import annotations
 
-from modelbuild.surgery import (  # noqa: F401  (registration)
-    coreml_features, coreml_layers, coreml_weights, onnx_broadcast, onnx_dtypes, onnx_folding, onnx_steps,
-)
 from modelbuild.surgery.reference import steps_markdown
 from modelbuild.surgery.registry import (
     COREML_STEPS,
     ONNX_STEPS,
+    RegisteredStep,
     StepRegistry,
     SurgeryError,
     SurgeryStep,
@@ -48,6 +47,7 @@ def coreml_step_models() -> dict[str, type[SurgeryStep]]:
 __all__ = [
     "COREML_STEPS",
     "ONNX_STEPS",
+    "RegisteredStep",
     "StepRegistry",
     "SurgeryError",
     "SurgeryStep",

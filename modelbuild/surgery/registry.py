@@ -15,15 +15,22 @@ recipe JSON Schema.
 
         def apply(self, model): ...
 
+A registry imports the modules that define its steps when it is first asked for one,
+and a step's validator is built when a recipe first uses it (`defer_build`): a recipe
+field typed `Annotated[SurgeryStep, RegisteredStep(ONNX_STEPS)]` costs nothing until a
+recipe lists a step, so loading recipes (and a no-op build) pays only for the steps used.
+
 This module imports only pydantic: the recipe schema (and dodo.py) import the
 step models without paying for onnx, coremltools or torch.
 """
 from __future__ import annotations
 
+import importlib
 import typing
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Annotated, Any, Callable, Iterable, Iterator, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError, core_schema
 
 
 class SurgeryError(Exception):
@@ -40,7 +47,7 @@ class UnknownStepError(SurgeryError, KeyError):
 class SurgeryStep(BaseModel):
     """Base class of every step: strict parameters, immutable, `apply(model) -> model`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built when first validated
 
     step: str
 
@@ -64,16 +71,25 @@ class StepRegistry:
     """Step id -> step class for one target format ('onnx', 'coreml'; 'torch' for model patches).
 
     `label` names the format and `noun` (`plural`) the kind of step in headings and messages
-    ("Core ML surgery steps", "PyTorch model patches").
+    ("Core ML surgery steps", "PyTorch model patches"); `modules` are the modules whose import
+    registers the steps, imported when the registry is first asked for a step.
     """
 
     def __init__(self, target: str, label: str | None = None, noun: str = "surgery step",
-                 plural: str | None = None) -> None:
+                 plural: str | None = None, modules: tuple[str, ...] = ()) -> None:
         self.target = target
         self.label = label or target
         self.noun = noun
         self.plural = plural or f"{noun}s"
+        self.modules = modules
         self._steps: dict[str, type[SurgeryStep]] = {}
+        self._imported = not modules
+
+    def _import_modules(self) -> None:
+        if not self._imported:
+            self._imported = True
+            for module in self.modules:
+                importlib.import_module(module)
 
     def register(self, step_class: S) -> S:
         """Class decorator: register a SurgeryStep subclass under the id in its `step` field."""
@@ -94,6 +110,7 @@ class StepRegistry:
 
     def get(self, step_id: str) -> type[SurgeryStep]:
         """The step class for `step_id`, or an UnknownStepError listing the available ids."""
+        self._import_modules()
         try:
             return self._steps[step_id]
         except KeyError:
@@ -122,18 +139,54 @@ class StepRegistry:
             raise SurgeryError(f"Invalid parameters for {self.noun} {raw['step']!r}: {problems}. "
                                f"Accepted parameters: {', '.join(step_class.model_fields)}.") from exc
 
+    def validate(self, raw: Any) -> SurgeryStep:
+        """A recipe field's validator (see RegisteredStep): the step, or pydantic errors by path below it."""
+        if isinstance(raw, SurgeryStep) and raw.step in self and type(raw) is self.get(raw.step):
+            return raw
+        if not isinstance(raw, dict) or not isinstance(raw.get("step"), str):
+            raise PydanticCustomError("step_missing", "expected a mapping with a 'step' id, one of {ids}",
+                                      {"ids": ", ".join(self)})
+        if raw["step"] not in self:
+            raise PydanticCustomError("unknown_step", "unknown {noun} {step}; expected one of {ids}",
+                                      {"noun": f"{self.label} {self.noun}", "step": repr(raw["step"]),
+                                       "ids": ", ".join(self)})
+        return self.get(raw["step"]).model_validate(raw)
+
     def __contains__(self, step_id: object) -> bool:
+        self._import_modules()
         return step_id in self._steps
 
     def __iter__(self) -> Iterator[str]:
+        self._import_modules()
         return iter(sorted(self._steps))
 
     def __len__(self) -> int:
+        self._import_modules()
         return len(self._steps)
 
 
-ONNX_STEPS = StepRegistry("onnx", "ONNX")
-COREML_STEPS = StepRegistry("coreml", "Core ML")
+class RegisteredStep:
+    """`Annotated` metadata of a recipe field that holds one step of `registry`, validated by its id.
+
+    Unlike a discriminated union of every step model, nothing is built until a recipe lists a
+    step; the JSON Schema (editors, docs) is still the tagged union of all of them.
+    """
+
+    def __init__(self, registry: StepRegistry) -> None:
+        self.registry = registry
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(self.registry.validate)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        union = Annotated[Union[tuple(self.registry.models().values())], Field(discriminator="step")]
+        return handler(TypeAdapter(union).core_schema)
+
+
+ONNX_STEPS = StepRegistry("onnx", "ONNX", modules=tuple(f"modelbuild.surgery.onnx_{name}" for name in
+                                                    ("broadcast", "dtypes", "folding", "steps")))
+COREML_STEPS = StepRegistry("coreml", "Core ML", modules=tuple(f"modelbuild.surgery.coreml_{name}" for name in
+                                                             ("features", "layers", "weights")))
 REGISTRIES = {registry.target: registry for registry in (ONNX_STEPS, COREML_STEPS)}
 
 

@@ -43,12 +43,12 @@ def test_references_and_selections_are_checked_when_the_recipe_loads(tmp_path):
                                   {"step": "torch::set_attribute", "attribute": "in place", "value": 1,
                                    "type": "torch.nn:ReLU"}))
     assert recipe_errors(root) == [
-        "12: model.patches.0.torch::replace_modules.type: expected 'package.module:attr' (e.g. 'torch.nn:Hardswish'), "
+        "13: model.patches.0.type: expected 'package.module:attr' (e.g. 'torch.nn:Hardswish'), "
         "got 'torch.nn.ReLU'",
-        "15: model.patches.1.torch::replace_modules.factory: expected 'package.module:attr' (e.g. "
+        "17: model.patches.1.factory: expected 'package.module:attr' (e.g. "
         "'torch.nn:Hardswish'), got 'LeakyReLU'",
-        "18: model.patches.2.torch::set_attribute: give names (globs on module names), type (a module class) or both",
-        "21: model.patches.3.torch::set_attribute.attribute: expected an attribute name such as 'align_corners', "
+        "18: model.patches.2: give names (globs on module names), type (a module class) or both",
+        "22: model.patches.3.attribute: expected an attribute name such as 'align_corners', "
         "got 'in place'",
     ]
 

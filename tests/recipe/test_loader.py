@@ -139,12 +139,12 @@ CASES = {
         "X:64: agreement.models.b: unknown model 'nope'; expected torch, onnx, one of the variants "
         "(multiarray, image), '<recipe>:<model>' or a .onnx/.mlmodel/.mlpackage path"),
     "unknown surgery step": (_set("onnx", "surgery", [{"step": "onnx::nope"}]), None,
-        "X:36: onnx.surgery.0: Input tag 'onnx::nope' found using 'step' does not match any of the expected tags: "
-        "'onnx::bool_as_int32', 'onnx::broadcast_where_branches', 'onnx::flatten_shape_reshape', 'onnx::fold_constants', 'onnx::rename_inputs', 'onnx::rename_outputs', "
-        "'onnx::set_opset'"),
+        "X:36: onnx.surgery.0: unknown ONNX surgery step 'onnx::nope'; expected one of "
+        "onnx::bool_as_int32, onnx::broadcast_where_branches, onnx::flatten_shape_reshape, onnx::fold_constants, "
+        "onnx::rename_inputs, onnx::rename_outputs, onnx::set_opset"),
     "surgery step with a bad parameter": (_set("coreml", "image", "surgery", [{"step": "coreml::add_softmax",
                                                                                "nope": 1}]), None,
-        "X:55: coreml.image.surgery.0.coreml::add_softmax.nope: unknown key; expected one of step, output, axis"),
+        "X:56: coreml.image.surgery.0.nope: unknown key; expected one of step, output, axis"),
     "unknown ONNX exporter": (_set("onnx", "exporter", "tflite"), None,
         "X:35: onnx.exporter: Input should be 'torchscript' or 'dynamo', got 'tflite'"),
     "unknown capture": (_set("coreml", "image", "capture", "script"), None,

@@ -140,3 +140,33 @@ def test_markdown_reference_lists_every_step_and_parameter():
             if name != "step":
                 assert f"| `{name}` |" in section, (step_id, name)
     assert '| `dtype` | "int8" | "uint8" | "int4" | "uint4" | "int8" |' in text
+
+
+LAZY_PROBE = """
+import importlib, pkgutil, sys
+import modelbuild.surgery, modelbuild.patches
+from modelbuild.recipe import load_recipe
+load_recipe('recipes/ffdnet_flexible.yaml')  # lists no surgery step and no patch
+print(sorted(m for m in sys.modules if m.startswith(('modelbuild.surgery.', 'modelbuild.patches.'))))
+from modelbuild.surgery import COREML_STEPS, ONNX_STEPS
+from modelbuild.patches import TORCH_PATCHES
+before = {r.target: set(r) for r in (ONNX_STEPS, COREML_STEPS, TORCH_PATCHES)}
+for package in (modelbuild.surgery, modelbuild.patches):
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+print(before == {r.target: set(r) for r in (ONNX_STEPS, COREML_STEPS, TORCH_PATCHES)})
+"""
+
+
+def test_registries_import_their_step_modules_only_when_a_recipe_lists_a_step():
+    """Loading recipes pays for the steps they use; the `modules` of each registry hold every step there is."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-c", LAZY_PROBE], cwd=Path(__file__).parents[2], check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    assert out[0] == str(sorted(["modelbuild.surgery.coreml_spec", "modelbuild.surgery.coreml_weights",
+                                 "modelbuild.surgery.reference", "modelbuild.surgery.registry",
+                                 "modelbuild.patches.registry"]))
+    assert out[1] == "True"

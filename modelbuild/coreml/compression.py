@@ -28,9 +28,34 @@ def compress(mlmodel: Any, compression: Compression, calibration: list[dict[str,
         importance = weight_importance(mlmodel, calibration)
     if compression.activations is not None:
         mlmodel = quantize_activations(mlmodel, compression.activations, calibration)
-    for step in compression.weight_steps():
+    steps = compression.weight_steps()
+    before = compressed_weights(mlmodel) if steps else 0
+    for step in steps:
         mlmodel = step.apply(mlmodel, importance)
+    if steps and compressed_weights(mlmodel) <= before:
+        raise ValueError(f"compression ({compression.kind}) changed no weight: every weight has at most "
+                         f"min_weight_elements ({compression.min_weight_elements}) values or is left out by "
+                         "skip_ops / skip_op_types; lower compression.min_weight_elements (e.g. 0) or drop the "
+                         "weight compression (`modelbuild inspect` lists the weights and their sizes)")
     return mlmodel
+
+
+def compressed_weights(mlmodel: Any) -> int:
+    """How many weights are stored compressed: ML Program constexpr_* ops, NeuralNetwork quantized WeightParams."""
+    from modelbuild.sizes import weight_params
+
+    spec = mlmodel.get_spec()
+    if spec.WhichOneof("Type") == "mlProgram":
+        return sum(op.type.startswith("constexpr_") for function in spec.mlProgram.functions.values()
+                   for block in function.block_specializations.values() for op in _operations(block))
+    return sum(params.HasField("quantization") for params in weight_params(spec))
+
+
+def _operations(block: Any) -> Any:
+    for op in block.operations:
+        yield op
+        for inner in op.blocks:
+            yield from _operations(inner)
 
 
 def quantize_activations(mlmodel: Any, activations: ActivationQuantization, calibration: list[dict[str, Any]]) -> Any:

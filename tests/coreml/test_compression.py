@@ -54,3 +54,19 @@ def test_int8_activations_and_weights(float16_program, classifier):
 def test_activations_need_calibration_inputs(float16_program):
     with pytest.raises(ValueError, match="int8 activations needs calibration inputs"):
         compress(float16_program, Compression(activations={}))
+
+
+@pytest.mark.parametrize("format", ["mlprogram", "neuralnetwork"])
+def test_a_compression_that_changes_no_weight_is_an_error(classifier, format):
+    """Every weight at or under min_weight_elements: the variant would be its source under another name."""
+    ct = coremltools()
+    with torch.no_grad(), warnings.catch_warnings(), quiet_conversion():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(classifier, torch.from_numpy(sample()))
+        target = ct.target.iOS17 if format == "mlprogram" else ct.target.iOS14
+        mlmodel = ct.convert(traced, convert_to=format, minimum_deployment_target=target,
+                             inputs=[ct.TensorType(name="x", shape=SHAPE, dtype=np.float32)])
+    with pytest.raises(ValueError, match=r"compression \(int8\) changed no weight: every weight has at most "
+                                         r"min_weight_elements \(10000\) values"):
+        compress(mlmodel, Compression(quantize={}, min_weight_elements=10000))
+    assert compress(mlmodel, Compression(quantize={}, min_weight_elements=0))  # the same model compresses

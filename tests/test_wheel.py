@@ -74,9 +74,10 @@ def _declared_package_data() -> dict[str, dict[str, Path]]:
 
 def _floor() -> tuple[str, Path]:
     """The package that declares floor.json as its data, and the checkout's floor.json."""
-    [(package, floor)] = [(package, path) for package, files in _declared_package_data().items()
-                          for name, path in files.items() if name == "floor.json"]
-    return package, floor
+    found = [(package, path) for package, files in _declared_package_data().items()
+             for name, path in files.items() if name == "floor.json"]
+    assert len(found) == 1, f"pyproject.toml's package data should name one floor.json (the conformance floor); {found}"
+    return found[0]
 
 
 @pytest.fixture(scope="module")

@@ -25,5 +25,5 @@ test: $(STAMP)
 clean:
 	rm -rf artifacts .doit.db*
 
-docs: $(STAMP)  ## regenerate README.md's recipe and surgery reference from the schema
-	$(BIN)/python -m modelbuild.recipe.reference README.md
+docs: $(STAMP)  ## regenerate docs/recipe-reference.md and docs/surgery-reference.md from the schema
+	$(BIN)/python -m modelbuild.recipe.reference docs

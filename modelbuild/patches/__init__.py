@@ -55,13 +55,6 @@ def patch_model(model: Any, recipe: Recipe, root: Path) -> Any:
     return model
 
 
-def patches_markdown() -> str:
-    """The model patch reference (Markdown), as the surgery reference renders steps."""
-    from modelbuild.surgery.reference import steps_markdown
-
-    return steps_markdown((TORCH_PATCHES,))
-
-
 __all__ = [
     "ALWAYS_APPLIED",
     "TORCH_PATCHES",
@@ -71,6 +64,5 @@ __all__ = [
     "apply_patches",
     "parse_patches",
     "patch_model",
-    "patches_markdown",
     "torch_patch_models",
 ]

@@ -1,114 +1,243 @@
-"""The recipe reference as Markdown, generated from the schema's field descriptions.
+"""The reference pages in docs/, generated from the recipe schema and the step registries.
 
-README.md embeds it between markers; a test keeps the two in sync
-(`python -m modelbuild schema --markdown` prints it).
+One renderer for every documented model: recipe sections, surgery steps and model patches
+are each a table of key, type, default and meaning read from the pydantic fields, with one
+spelling per type (`str`, `list[str]`, `dict[str, str]`, `int | None`, `"a" | "b"`).
+
+    python -m modelbuild.recipe.reference docs    # what `make docs` runs; a test keeps docs/ current
+
+`modelbuild schema --markdown` prints the same pages.
 """
 from __future__ import annotations
 
+import inspect
+import json
+import re
+import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
+from pydantic.fields import FieldInfo
 
 from modelbuild.recipe.schema import Recipe
+from modelbuild.surgery.registry import RegisteredStep, StepRegistry
+
+RECIPE_PAGE = "recipe-reference.md"
+STEPS_PAGE = "surgery-reference.md"
+GENERATED = ("<!-- Generated from the schema by `make docs` (python -m modelbuild.recipe.reference docs): "
+             "edit the descriptions in modelbuild/, not this file. -->\n\n")
+TOP_LEVEL = "(top level)"
+
+RECIPE_INTRO = f"""# Recipe reference
+
+Every key of a recipe file (`recipes/<name>.yaml`), section by section. Relative paths in a recipe
+are relative to the project root (the folder that holds `recipes/`). Unknown keys are errors; every
+error names the file, the line and the field. The steps that `onnx.surgery`, `coreml.<name>.surgery`
+and `model.patches` list are in the [surgery step and model patch reference]({STEPS_PAGE}).
+`modelbuild schema` prints the JSON Schema of recipes, for editors.
+"""
+
+STEPS_INTRO = f"""# Surgery step and model patch reference
+
+Steps are listed in a recipe as mappings with a `step` id and the step's keys, applied in order,
+and are part of the fingerprint of the stage that applies them (see the
+[recipe reference]({RECIPE_PAGE})).
+"""
+
+REGISTRY_INTROS = {
+    "onnx": "Listed under `onnx.surgery`, applied to the ONNX file after the export.",
+    "coreml": "Listed under `coreml.<variant>.surgery`, applied to the Core ML model after conversion.",
+    "torch": ("Listed under `model.patches`, applied in order to the PyTorch model after its weights are loaded "
+              "and before `model.normalize` wraps it. Every PyTorch model gets {always} first, listed or not."),
+}
+
+_SCALARS = {str: "str", int: "int", float: "float", bool: "bool", type(None): "None", Any: "Any"}
+
+
+def reference_pages() -> dict[str, str]:
+    """File name under docs/ -> its Markdown: the recipe reference, then the steps and patches."""
+    return {RECIPE_PAGE: GENERATED + recipe_reference(), STEPS_PAGE: GENERATED + steps_reference()}
 
 
 def reference_markdown() -> str:
-    """What README.md embeds: the recipe reference, then the surgery steps, then the model patches."""
-    from modelbuild.patches import ALWAYS_APPLIED, patches_markdown
-    from modelbuild.surgery.reference import steps_markdown
-
-    always = ", ".join(f"`{patch['step']}`" for patch in ALWAYS_APPLIED)
-    return (recipe_reference_markdown() + "\n### Surgery steps\n\nListed under `onnx.surgery` or "
-            "`coreml.<variant>.surgery` as mappings with a `step` id and the step's keys, applied in order.\n\n"
-            + steps_markdown() + "\n### Model patches\n\nListed under `model.patches` as mappings with a `step` "
-            "id and the patch's keys, applied in order to the PyTorch model after its weights are loaded and "
-            f"before `model.normalize` wraps it. Every PyTorch model gets {always} first, listed or not.\n\n"
-            + patches_markdown())
+    """Every reference page, one after the other (what `modelbuild schema --markdown` prints)."""
+    return "\n".join(reference_pages().values())
 
 
-def recipe_reference_markdown() -> str:
+def write_pages(directory: Path) -> list[Path]:
+    """Write the reference pages into `directory`; the files whose text changed."""
+    changed = []
+    for name, text in reference_pages().items():
+        path = directory / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            changed.append(path)
+    return changed
+
+
+def recipe_reference() -> str:
     """One table per section of the recipe: key, type, default, meaning."""
-    out: list[str] = []
-    for path, model in _sections(Recipe, "(top level)"):
-        out.append(f"#### `{path}`\n\n{(model.__doc__ or '').strip()}\n")
-        out.append("| key | type | default | meaning |\n|---|---|---|---|")
-        for name, field in model.model_fields.items():
-            key = field.alias or name
-            default = "required" if field.is_required() else _default(field)
-            meaning = (field.description or "").replace("|", "\\|")
-            out.append(f"| `{key}` | {_type(field.annotation)} | {default} | {meaning} |")
-        out.append("")
+    out = [RECIPE_INTRO]
+    for path, model in _sections(Recipe, TOP_LEVEL):
+        out += [f"## `{path}`", "", _inline(inspect.cleandoc(model.__doc__ or "")), "", _table(model, path)]
     return "\n".join(out)
 
 
-def _sections(model: type[BaseModel], path: str):
+def steps_reference() -> str:
+    """One section per registry (ONNX and Core ML surgery steps, model patches), one per step in it."""
+    from modelbuild.patches import ALWAYS_APPLIED, TORCH_PATCHES
+    from modelbuild.surgery import COREML_STEPS, ONNX_STEPS
+
+    always = ", ".join(f"`{patch['step']}`" for patch in ALWAYS_APPLIED)
+    out = [STEPS_INTRO]
+    for registry in (ONNX_STEPS, COREML_STEPS, TORCH_PATCHES):
+        out += [f"## {_registry_heading(registry)}", "", REGISTRY_INTROS[registry.target].format(always=always),
+                ""]
+        for step_id, step_class in registry.models().items():
+            out += [f"### `{step_id}`", "", _docstring(step_class.__doc__ or ""), ""]
+            out.append(_table(step_class, None) if len(step_class.model_fields) > 1 else "No parameters.\n")
+    return "\n".join(out)
+
+
+def _sections(model: type[BaseModel], path: str) -> Iterator[tuple[str, type[BaseModel]]]:
     yield path, model
-    for name, field in model.model_fields.items():
-        key = field.alias or name
-        inner = _model_in(field.annotation)
+    for key, field in _fields(model):
+        inner = _section_model(field.annotation)
         if inner is not None:
-            mapping = typing.get_origin(_strip_none(field.annotation)) is dict
-            child = f"{key}.<name>" if mapping else key
-            yield from _sections(inner, child if path == "(top level)" else f"{path}.{child}")
+            yield from _sections(inner, _child_path(path, key, field))
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    annotation = _strip_none(annotation)
+def _child_path(path: str, key: str, field: FieldInfo) -> str:
+    child = f"{key}.<name>" if typing.get_origin(_without_none(field.annotation)) is dict else key
+    return child if path == TOP_LEVEL else f"{path}.{child}"
+
+
+def _fields(model: type[BaseModel]) -> Iterator[tuple[str, FieldInfo]]:
+    for name, field in model.model_fields.items():
+        if name != "step":  # a step's id: the section heading
+            yield field.alias or name, field
+
+
+def _table(model: type[BaseModel], path: str | None) -> str:
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for key, field in _fields(model):
+        rows.append(f"| {_key_cell(path, key, field)} | {_cell(type_name(field.annotation, field.metadata))} | "
+                    f"{_default(field)} | {_cell(_inline(field.description or ''))} |")
+    return "\n".join(rows) + "\n"
+
+
+def _key_cell(path: str | None, key: str, field: FieldInfo) -> str:
+    """The key, linked to where its value is documented: its section, or the reference of its steps."""
+    registry = _step_registry(field.annotation)
+    if registry is not None:
+        return f"[`{key}`]({STEPS_PAGE}#{slug(_registry_heading(registry))})"
+    if path is not None and _section_model(field.annotation) is not None:
+        return f"[`{key}`](#{slug(f'`{_child_path(path, key, field)}`')})"
+    return f"`{key}`"
+
+
+def type_name(annotation: Any, metadata: list[Any] = ()) -> str:
+    """The one spelling of a field's type: `str`, `list[str]`, `dict[str, int]`, `float | None`, `"a" | "b"`;
+    a recipe section is `mapping`, a list of steps names the registry's kind of step."""
+    step_registry = next((item.registry for item in metadata if isinstance(item, RegisteredStep)), None)
+    if step_registry is not None:
+        return f"{step_registry.label} {step_registry.noun}"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return type_name(args[0], list(args[1:]))
+    if origin is typing.Literal:
+        return " | ".join(json.dumps(value) if value is not None else "None" for value in args)
+    if origin in (typing.Union, types.UnionType):
+        members = [type_name(arg) for arg in args if arg is not type(None)]
+        return " | ".join(members + (["None"] if type(None) in args else []))
+    if origin is list:
+        return f"list[{type_name(args[0])}]"
+    if origin is dict:
+        return f"dict[{type_name(args[0])}, {type_name(args[1])}]"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "mapping"
+    if annotation in _SCALARS:
+        return _SCALARS[annotation]
+    raise TypeError(f"The reference has no spelling for the type {annotation!r}: add one to type_name().")
+
+
+def _step_registry(annotation: Any) -> StepRegistry | None:
+    """The registry of a list of steps (`list[Annotated[SurgeryStep, RegisteredStep(...)]]`), else None."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is not list or typing.get_origin(args[0]) is not typing.Annotated:
+        return None
+    return next((item.registry for item in typing.get_args(args[0])[1:] if isinstance(item, RegisteredStep)), None)
+
+
+def _registry_heading(registry: StepRegistry) -> str:
+    return f"{registry.label} {registry.plural}"
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    annotation = _without_none(annotation)
     if typing.get_origin(annotation) is dict:
         annotation = typing.get_args(annotation)[1]
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
-def _strip_none(annotation: Any) -> Any:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return args[0] if type(None) in typing.get_args(annotation) and len(args) == 1 else annotation
-
-
-def _type(annotation: Any) -> str:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "mapping"
-    origin = typing.get_origin(annotation)
-    if origin is typing.Literal:
-        return " \\| ".join(f"`{v}`" for v in typing.get_args(annotation))
-    if origin is dict:
-        return f"mapping of {_type(typing.get_args(annotation)[1])}"
-    if origin is list:
-        return f"list of {_type(typing.get_args(annotation)[0])}"
+def _without_none(annotation: Any) -> Any:
     args = typing.get_args(annotation)
-    if args and type(None) in args:
-        return " or ".join(_type(a) for a in args if a is not type(None)) + " (optional)"
-    return {str: "string", int: "integer", float: "number", bool: "boolean", Any: "any"}.get(
-        annotation, getattr(annotation, "__name__", str(annotation)))
+    rest = [arg for arg in args if arg is not type(None)]
+    return rest[0] if type(None) in args and len(rest) == 1 else annotation
 
 
-def _default(field: Any) -> str:
-    if field.default_factory is not None:
-        value = field.default_factory()
-        return "`{}`" if value == {} else ("`[]`" if value == [] else "see section")
-    if field.default is PydanticUndefined or field.default is None:
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel):
+        return "see section"
+    if value is None:
         return "none"
-    if field.default == "":
-        return '`""`'
-    return f"`{field.default}`"
+    return _cell(f"`{json.dumps(value)}`")
 
 
-def update_readme(path: Path) -> bool:
-    """Replace the generated block of README.md; True if it changed."""
-    text = path.read_text(encoding="utf-8")
-    start, end = "<!-- recipe-reference:start (generated by `modelbuild schema --markdown`) -->\n", \
-        "<!-- recipe-reference:end -->"
-    head, _, rest = text.partition(start)
-    _, _, tail = rest.partition(end)
-    updated = head + start + reference_markdown() + end + tail
-    path.write_text(updated, encoding="utf-8")
-    return updated != text
+def _docstring(doc: str) -> str:
+    """A step's docstring: the summary, its Given/Result block as text, then the prose after it."""
+    summary, _, rest = inspect.cleandoc(doc).partition("\n\n")
+    lines = rest.splitlines()
+    block = 0
+    while block < len(lines) and (lines[block].startswith(("Given:", "Result:")) or lines[block][:1].isspace()):
+        block += 1
+    parts = [_inline(summary)]
+    if block:
+        parts.append("```text\n" + "\n".join(lines[:block]) + "\n```")
+    if lines[block:]:
+        parts.append(_inline("\n".join(lines[block:])))
+    return "\n\n".join(parts)
+
+
+def _inline(text: str) -> str:
+    """Markdown text as written: `<` and `*` outside code spans escaped (no HTML tags, no emphasis)."""
+    pieces = re.split(r"(`[^`]*`)", text)
+    return "".join(piece if piece.startswith("`") else re.sub(r"([<*])", r"\\\1", piece) for piece in pieces)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation other than - and _ dropped, spaces as -."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def main(argv: list[str]) -> int:
+    directory = Path(argv[0] if argv else "docs")
+    changed = write_pages(directory)
+    names = ", ".join(path.name for path in changed)
+    print(f"{directory}: {names} regenerated" if changed else f"{directory}: the reference is up to date")
+    return 0
 
 
 if __name__ == "__main__":
     import sys
 
-    changed = update_readme(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))
-    print("README.md reference updated" if changed else "README.md reference already up to date")
+    raise SystemExit(main(sys.argv[1:]))

@@ -20,7 +20,6 @@ a step is applied.
 """
 from __future__ import annotations
 
-from modelbuild.surgery.reference import steps_markdown
 from modelbuild.surgery.registry import (
     COREML_STEPS,
     ONNX_STEPS,
@@ -56,5 +55,4 @@ __all__ = [
     "coreml_step_models",
     "onnx_step_models",
     "parse_steps",
-    "steps_markdown",
 ]

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from modelbuild.patches import (ALWAYS_APPLIED, TORCH_PATCHES, PatchContext, apply_patches,
-                                patches_markdown, torch_patch_models)
+from modelbuild.patches import ALWAYS_APPLIED, TORCH_PATCHES, PatchContext, apply_patches, torch_patch_models
 from modelbuild.recipe import recipe_json_schema
 from modelbuild.surgery import SurgeryError, UnknownStepError
 
@@ -61,8 +60,7 @@ def test_patches_apply_in_order_and_may_replace_the_root():
 
 def test_importing_the_patches_and_the_schema_imports_no_torch():
     code = ("import sys, modelbuild.patches as p, modelbuild.recipe.schema; p.torch_patch_models(); "
-            "p.patches_markdown(); print(sorted(m for m in ('onnx', 'coremltools', 'torch', 'numpy') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('onnx', 'coremltools', 'torch', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -75,15 +73,3 @@ def test_every_registered_patch_has_a_test():
     sources = "".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py")
                       if path.name != Path(__file__).name)
     assert [patch_id for patch_id in TORCH_PATCHES if f'"{patch_id}"' not in sources] == []
-
-
-def test_markdown_reference_lists_every_patch_and_parameter():
-    text = patches_markdown()
-    assert text.startswith("## PyTorch model patches\n")
-    for patch_id, model in MODELS.items():
-        section = text.split(f"### `{patch_id}`", 1)[1].split("### ", 1)[0]
-        assert "Given:" in section and "Result:" in section, patch_id
-        for name in model.model_fields:
-            if name != "step":
-                assert f"| `{name}` |" in section, (patch_id, name)
-    assert "| `args` | dict[str, any] | {} |" in text

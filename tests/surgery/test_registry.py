@@ -21,7 +21,6 @@ from modelbuild.surgery import (
     apply_steps,
     coreml_step_models,
     onnx_step_models,
-    steps_markdown,
 )
 
 ALL_MODELS = {**onnx_step_models(), **coreml_step_models()}
@@ -131,17 +130,6 @@ def test_every_registered_step_has_a_test():
     assert not untested, f"surgery steps without a test in tests/surgery: {untested}"
 
 
-def test_markdown_reference_lists_every_step_and_parameter():
-    text = steps_markdown()
-    for step_id, model in ALL_MODELS.items():
-        section = text.split(f"### `{step_id}`", 1)[1].split("### ", 1)[0]
-        assert "Given:" in section and "Result:" in section, step_id
-        for name in model.model_fields:
-            if name != "step":
-                assert f"| `{name}` |" in section, (step_id, name)
-    assert '| `dtype` | "int8" | "uint8" | "int4" | "uint4" | "int8" |' in text
-
-
 LAZY_PROBE = """
 import importlib, pkgutil, sys
 import modelbuild.surgery, modelbuild.patches
@@ -167,6 +155,5 @@ def test_registries_import_their_step_modules_only_when_a_recipe_lists_a_step():
     out = subprocess.run([sys.executable, "-c", LAZY_PROBE], cwd=Path(__file__).parents[2], check=True,
                          capture_output=True, text=True).stdout.splitlines()
     assert out[0] == str(sorted(["modelbuild.surgery.coreml_spec", "modelbuild.surgery.coreml_weights",
-                                 "modelbuild.surgery.reference", "modelbuild.surgery.registry",
-                                 "modelbuild.patches.registry"]))
+                                 "modelbuild.surgery.registry", "modelbuild.patches.registry"]))
     assert out[1] == "True"

@@ -66,6 +66,15 @@ def default_outputs(recipe: Recipe, root: Path) -> list[np.ndarray]:
     return entry.outputs
 
 
+def remember_outputs(recipe: Recipe, root: Path, outputs: list[np.ndarray]) -> None:
+    """Keep `outputs` as the model's outputs on `generated_inputs(recipe)`, computed by a caller's own run
+    of it (the ONNX export's trace), so that `default_outputs` does not run the model again."""
+    entry = _entry(recipe, root)
+    for array in outputs:
+        array.setflags(write=False)
+    entry.outputs, entry.state = list(outputs), _state(entry.model)
+
+
 def forget_models() -> None:
     """Drop every kept model (tests; a process that is done with its builds)."""
     _MODELS.clear()

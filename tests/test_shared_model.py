@@ -102,3 +102,29 @@ def test_a_build_of_every_stage_builds_the_model_once(tiny_project, builds, monk
     assert code == 0, (tiny_project / "doit-report.txt").read_text()
     assert {"onnx:tiny", "coreml:tiny.viatorch", "coreml:tiny.viaonnx", "validate:tiny"} <= set(ran)
     assert builds == ["tiny"]
+
+
+def test_the_onnx_export_runs_the_model_once_and_keeps_its_outputs(tiny_project, tmp_path, monkeypatch):
+    """The TorchScript exporter's trace is a real run on the example inputs: it is the reference, not a second run."""
+    import numpy as np
+
+    from modelbuild.feeds import generated_inputs
+    from modelbuild.stages.onnx_stage import export_onnx
+    from modelbuild.zoo.ffdnet import FFDNet
+
+    calls = []
+    forward = FFDNet.forward
+    monkeypatch.setattr(FFDNet, "forward", lambda self, *args: calls.append(1) or forward(self, *args))
+    shared.forget_models()
+    recipe = load_recipe(tiny_project / "recipes" / "tiny.yaml")
+    try:
+        export_onnx(recipe, tiny_project, tmp_path / "tiny.onnx")
+        assert len(calls) == 1
+        kept = shared.default_outputs(recipe, tiny_project)
+        assert len(calls) == 1
+        with torch.no_grad():
+            eager = shared.shared_model(recipe, tiny_project)(
+                *(torch.from_numpy(v) for v in generated_inputs(recipe).values()))
+        np.testing.assert_array_equal(kept[0], eager.numpy())
+    finally:
+        shared.forget_models()

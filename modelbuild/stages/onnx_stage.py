@@ -35,23 +35,23 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
     """
     started = time.perf_counter()
     feeds = generated_inputs(recipe)
-    if recipe.model.onnx is None:
-        from modelbuild.shared_model import default_outputs, shared_model
-
-        model = shared_model(recipe, root)
-        expected, reference = default_outputs(recipe, root), "PyTorch"
-    else:
-        from modelbuild.validation.runners import OnnxRunner
-
-        source = root / recipe.model.onnx
-        expected, reference = list(OnnxRunner(source).run(feeds).values()), "the source ONNX file"
-    if len(expected) != len(recipe.outputs):
-        raise OnnxExportError(f"outputs: the model returns {len(expected)} output(s), "
-                              f"the recipe names {len(recipe.outputs)} ({', '.join(recipe.outputs)})")
     with atomic.atomic_path(target) as temporary:
         if recipe.model.onnx is None:
-            _export(model, feeds, recipe, temporary)
+            from modelbuild.shared_model import default_outputs, remember_outputs, shared_model
+
+            model, reference = shared_model(recipe, root), "PyTorch"
+            if recipe.onnx.exporter == "dynamo":  # it traces with fake tensors: the reference is a run of its own
+                _check_output_count(len(default_outputs(recipe, root)), recipe)
+            traced = _export(model, feeds, recipe, temporary)
+            if traced:  # the TorchScript exporter ran the model on the feeds: its outputs are the reference
+                remember_outputs(recipe, root, traced)
+            expected = default_outputs(recipe, root)
         else:
+            from modelbuild.validation.runners import OnnxRunner
+
+            source = root / recipe.model.onnx
+            expected, reference = list(OnnxRunner(source).run(feeds).values()), "the source ONNX file"
+            _check_output_count(len(expected), recipe)
             _copy_onnx(source, temporary)
         if recipe.onnx.surgery:
             apply_onnx_surgery(temporary, recipe.onnx.surgery)
@@ -68,6 +68,12 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
             "max_abs_error_vs_reference": {name: f["max_abs"] for name, f in figures.items()},
             "output_shapes": {name: f["shape"] for name, f in figures.items()},
             **artifact_sizes(target), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _check_output_count(count: int, recipe: Recipe) -> None:
+    if count != len(recipe.outputs):
+        raise OnnxExportError(f"outputs: the model returns {count} output(s), "
+                              f"the recipe names {len(recipe.outputs)} ({', '.join(recipe.outputs)})")
 
 
 def _misses(recipe: Recipe, figures: dict[str, dict[str, float]]) -> list[str]:
@@ -124,29 +130,34 @@ def _conditioning_hint(model, feeds: dict[str, np.ndarray], expected: list[np.nd
             "can be; use trained weights, or raise onnx.max_error_of_range if that difference is acceptable)")
 
 
-def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> None:
-    """Export with the recipe's exporter: the TorchScript one (below, with `onnx_symbolics`) or dynamo (modelbuild.stages.onnx_dynamo)."""
+def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> list[np.ndarray] | None:
+    """Export with the recipe's exporter: the TorchScript one (below, with `onnx_symbolics`) or dynamo
+    (modelbuild.stages.onnx_dynamo). The TorchScript exporter traces the model on the feeds, a real run:
+    its outputs are returned (None from dynamo, which traces with fake tensors)."""
     if recipe.onnx.exporter == "dynamo":
         from modelbuild.stages.onnx_dynamo import export_dynamo
 
         export_dynamo(model, feeds, recipe, path)
-        return
+        return None
     import torch
 
     from modelbuild.shapes import onnx_dynamic_axes
     from modelbuild.stages.onnx_symbolics import extra_symbolics
 
-    with warnings.catch_warnings(), extra_symbolics(recipe.onnx.opset), _declared_inputs_only(model, recipe):
+    seen: list[np.ndarray] = []
+    with warnings.catch_warnings(), extra_symbolics(recipe.onnx.opset), _declared_inputs_only(model, recipe, seen):
         warnings.simplefilter("ignore")
         torch.onnx.export(model, tuple(torch.from_numpy(v) for v in feeds.values()), str(path),
                           input_names=list(recipe.inputs), output_names=list(recipe.outputs),
                           opset_version=recipe.onnx.opset, do_constant_folding=True, dynamo=False,
                           dynamic_axes=onnx_dynamic_axes(recipe) or None)
+    return seen
 
 
 @contextlib.contextmanager
-def _declared_inputs_only(model, recipe: Recipe):
-    """The model's forward seen with the declared inputs as its only parameters, for the block.
+def _declared_inputs_only(model, recipe: Recipe, seen: list[np.ndarray]):
+    """The model's forward seen with the declared inputs as its only parameters, for the block; the outputs
+    of the (one) call are checked against the recipe's outputs and copied into `seen`.
 
     The TorchScript exporter passes every defaulted parameter of forward it was not given (it reads
     the signature), and makes the Python numbers among them graph inputs: transformers'
@@ -156,7 +167,11 @@ def _declared_inputs_only(model, recipe: Recipe):
     forward = model.forward
 
     def declared(*args):
-        return forward(*args)
+        result = forward(*args)
+        outputs = result if isinstance(result, (tuple, list)) else (result,)
+        _check_output_count(len(outputs), recipe)
+        seen[:] = [t.detach().numpy().copy() for t in outputs]
+        return result
 
     declared.__signature__ = inspect.Signature(
         [inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY) for name in recipe.inputs])

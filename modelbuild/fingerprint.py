@@ -57,7 +57,7 @@ def coreml_fingerprint(recipe: Recipe, variant: str) -> dict[str, Any]:
     upstream = model_fingerprint(recipe) if converts_torch else _interface(recipe)
     frontend_tool = "onnx2coreml" if spec.frontend == "onnx" else "torch"
     classifier = _dump(recipe.classifier) if recipe.is_classifier(variant) else None
-    stage = {**upstream, "variant": _dump(spec), "file": recipe.coreml_file(variant), "classifier": classifier,
+    stage = {**upstream, f"coreml.{variant}": _dump(spec), "file": recipe.coreml_file(variant), "classifier": classifier,
              "description": recipe.description, "metadata": _dump(recipe.metadata),
              "tools": {name: tool_version(name) for name in ("coremltools", frontend_tool)}}
     if spec.compression is not None:

@@ -26,7 +26,7 @@ def test_variant_edit_reruns_that_variant_only_and_says_why(built, monkeypatch, 
     capfd.readouterr()
     edit_recipe(built, lambda d: d["coreml"]["viatorch"].update(minimum_deployment_target="iOS14"))
     assert run_doit(built, monkeypatch) == (0, ["coreml:tiny.viatorch", "validate:tiny"])
-    assert "why: variant.minimum_deployment_target changed" in capfd.readouterr().out
+    assert "why: coreml.viatorch.minimum_deployment_target changed" in capfd.readouterr().out
 
 
 def test_opset_edit_reruns_onnx_and_the_onnx_fed_variant(built, monkeypatch):

@@ -32,7 +32,7 @@ def _report_and_manifest(artifacts):
 def _check_paths_recorded(manifest: dict, onnx_file, torch_variants: int) -> None:
     """The manifest's fingerprints say which exporter and captures built the artifacts."""
     assert manifest["onnx"]["fingerprint"]["onnx"]["exporter"] == "dynamo"
-    captures = [entry["fingerprint"]["variant"]["capture"] for name, entry in manifest.items()
+    captures = [entry["fingerprint"][name]["capture"] for name, entry in manifest.items()
                 if name.startswith("coreml.") and entry.get("frontend") == "torch"]
     assert captures == ["export"] * torch_variants
     assert [o.version for o in onnx.load(str(onnx_file)).opset_import if o.domain == ""] == [17]

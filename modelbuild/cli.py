@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check)
 
     schema = sub.add_parser("schema", help="print the recipe JSON Schema (for editors)")
-    schema.add_argument("--markdown", action="store_true", help="print the recipe and surgery references (docs/*-reference.md) as Markdown instead")
+    schema.add_argument("--markdown", action="store_true",
+                        help="print the recipe and surgery references (docs/*-reference.md) as Markdown instead")
     schema.set_defaults(run=_schema)
 
     inspect = sub.add_parser("inspect", help="describe an .onnx, .mlmodel or .mlpackage file")

@@ -5,6 +5,6 @@ anything of modelbuild outside itself; the build system keeps calling `modelbuil
 """
 from __future__ import annotations
 
-from modelbuild.runtime.quiet import quiet_coremltools as coremltools
+from modelbuild.runtime import quiet_coremltools as coremltools
 
 __all__ = ["coremltools"]

@@ -72,7 +72,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from modelbuild.runtime.predict_cli import PredictCliError, predict_command
+    from modelbuild.runtime import PredictCliError, predict_command
 
     try:
         text = predict_command(Path(args.path), args.input, args.output, backend=args.backend)

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from modelbuild import runtime
 from modelbuild.recipe import Recipe
 
 
@@ -88,7 +89,7 @@ def validation_fingerprint(recipe: Recipe) -> dict[str, Any]:
     return {**model_fingerprint(recipe), "validate": _dump(recipe.validate_),
             "classifier": recipe.classifier and _dump(recipe.classifier),
             "coreml": {name: _dump(spec) for name, spec in recipe.coreml.items()},
-            "runtime": source_digest("modelbuild.runtime"), "validation": source_digest("modelbuild.validation"),
+            "runtime": runtime.source_digest(), "validation": source_digest("modelbuild.validation"),
             "tools": {name: tool_version(name) for name in ("onnxruntime", "coremltools")}}
 
 
@@ -96,7 +97,7 @@ def agreement_fingerprint(recipe: Recipe, models: list[tuple[str, str, str]]) ->
     """What the agreement matrix reads: its section, the resolved models, and the code that judges."""
     return {"agreement": _dump(recipe.agreement), "models": models,
             "classifier": recipe.classifier and _dump(recipe.classifier),
-            "validation": source_digest("modelbuild.validation"), "runtime": source_digest("modelbuild.runtime")}
+            "validation": source_digest("modelbuild.validation"), "runtime": runtime.source_digest()}
 
 
 @lru_cache(maxsize=None)

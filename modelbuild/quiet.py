@@ -1,23 +1,10 @@
-"""Import coremltools without its Linux import noise.
+"""Import coremltools without its Linux import noise: the runtime's `quiet_coremltools`, under the old name.
 
-On Linux coremltools logs "Failed to load _MLModelProxy ..." several times and
-warns that the installed torch is newer than it was tested with. Neither is
-actionable for a modelbuild user, so every import of coremltools in modelbuild
-goes through `coremltools()` here.
+The one implementation lives in the runtime (`modelbuild/runtime/quiet.py`), which must not import
+anything of modelbuild outside itself; the build system keeps calling `modelbuild.quiet.coremltools()`.
 """
 from __future__ import annotations
 
-import logging
-import warnings
-from types import ModuleType
+from modelbuild.runtime import quiet_coremltools as coremltools
 
-
-def coremltools() -> ModuleType:
-    """Import and return coremltools with its import-time warnings silenced."""
-    logger = logging.getLogger("coremltools")
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import coremltools as ct
-    return ct
+__all__ = ["coremltools"]

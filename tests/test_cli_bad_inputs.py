@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelbuild.runtime.mil.blobs import blob_problems
+from modelbuild.runtime import blob_problems
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from modelbuild import runtime
+
 
 class Importance:
     """Importance of every value of the weights of the model's convolutions and linear layers."""
@@ -60,7 +62,6 @@ def input_energy(activations: list[np.ndarray], channel_axis: int) -> np.ndarray
 
 def weight_importance(mlmodel: Any, calibration: list[dict[str, Any]]) -> Importance:
     """The importance of the model's convolution and linear weights, measured on `calibration`."""
-    from modelbuild import runtime
     from modelbuild.surgery.coreml_spec import model_format
 
     model = runtime.load(mlmodel, backend="reference")
@@ -78,9 +79,7 @@ def weight_importance(mlmodel: Any, calibration: list[dict[str, Any]]) -> Import
 
 def _program_layers(mlmodel: Any):
     """(weight, input name, channel axis) of each ML Program conv (groups 1) and linear op."""
-    from modelbuild.runtime.mil import Program
-
-    program = Program.from_spec(mlmodel.get_spec(), mlmodel.weights_dir)
+    program = runtime.Program.from_spec(mlmodel.get_spec(), mlmodel.weights_dir)
     for name, function in program.functions.items():
         constants = program.constants(name)
         for op in function.block.operations:

@@ -42,7 +42,7 @@ def describe_coreml(path: Path) -> dict[str, Any]:
 
 def _check_weights(path: Path, spec: Any) -> None:
     """Refuse a package whose weight file does not hold the blobs its program refers to."""
-    from modelbuild.runtime.mil.blobs import blob_problems
+    from modelbuild.runtime import blob_problems
 
     weights = path / "Data" / "com.apple.CoreML" / "weights" if path.is_dir() else None
     problems = blob_problems(spec, weights if weights is not None and weights.is_dir() else None)

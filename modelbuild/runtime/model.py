@@ -1,46 +1,21 @@
 """`load()` and `Model`: run a Core ML model with a `predict` like coremltools' MLModel.
 
 `load(source, backend=...)` accepts a path (.mlmodel / .mlpackage), a Model
-spec (coremltools.proto.Model_pb2.Model) or a coremltools MLModel. The
-reference backend executes NeuralNetwork specs (modelbuild.runtime.nn), ML
-Programs (modelbuild.runtime.mil) and pipelines of them; the native backend
-hands the model to Apple's Core ML through coremltools (macOS only).
+spec (coremltools.proto.Model_pb2.Model) or a coremltools MLModel. Which
+executor runs it (the reference NeuralNetwork engine, ML Program interpreter or
+pipeline, or native Core ML on macOS) is `modelbuild.runtime.backends`' choice;
+every executor keeps the contract of `modelbuild.runtime.executor`.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from modelbuild.runtime.features import (
-    FeatureDescription,
-    InputError,
-    check_array_shape,
-    check_input_names,
-    describe_features,
-)
-from modelbuild.runtime.images import array_to_image, image_to_array
+from modelbuild.runtime.backends import make_executor, resolve_backend
+from modelbuild.runtime.executor import Executor
+from modelbuild.runtime.features import FeatureDescription, InputError, check_input_names, describe_features
+from modelbuild.runtime.quiet import quiet_coremltools
 from modelbuild.runtime.registry import ModelRuntimeError
-
-BACKENDS = ("auto", "reference", "native")
-NEURAL_NETWORK_TYPES = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
-
-
-def _ct() -> Any:
-    from modelbuild.quiet import coremltools
-
-    return coremltools()
-
-
-def resolve_backend(backend: str) -> str:
-    """'auto' -> 'native' on macOS, else 'reference'; anything else is checked."""
-    if backend not in BACKENDS:
-        raise ModelRuntimeError(f"Unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
-    if backend == "auto":
-        return "native" if sys.platform == "darwin" else "reference"
-    return backend
 
 
 def _read_source(source: Any, weights_dir: str | Path | None) -> tuple[Any, Path | None, Any, Path | None]:
@@ -49,7 +24,7 @@ def _read_source(source: Any, weights_dir: str | Path | None) -> tuple[Any, Path
         path = Path(source)
         if not path.exists():
             raise ModelRuntimeError(f"No Core ML model at {str(path)!r}.")
-        ct = _ct()
+        ct = quiet_coremltools()
         if path.is_dir():
             manifest = path / "Manifest.json"
             if not manifest.exists():
@@ -88,12 +63,8 @@ class Model:
         self.inputs: dict[str, FeatureDescription] = describe_features(spec.description.input)
         self.outputs: dict[str, FeatureDescription] = describe_features(spec.description.output)
         self.backend = resolve_backend(backend)
-        if self.backend == "native":
-            from modelbuild.runtime.native import NativeExecutor
-
-            self._executor: Any = NativeExecutor(spec, mlmodel=mlmodel, path=path, weights_dir=weights_dir)
-        else:
-            self._executor = make_reference_executor(spec, weights_dir, self.inputs, self.outputs)
+        self.executor: Executor = make_executor(spec, self.backend, weights_dir=weights_dir, mlmodel=mlmodel,
+                                                path=path)
 
     # -- description ------------------------------------------------------------------------
     @property
@@ -133,92 +104,7 @@ class Model:
         if not isinstance(inputs, dict):
             raise InputError(f"predict() takes a dict of input name -> value, not {type(inputs).__name__}.")
         check_input_names(self.inputs, inputs)
-        if self.backend == "native":
-            if intermediate:
-                raise ModelRuntimeError("intermediate=True needs the reference backend; the native Core ML "
-                                        "backend only returns the model outputs.")
-            return self._executor.predict(inputs)
-        values = {name: prepare_input(self.inputs[name], value) for name, value in inputs.items()}
-        raw = self._executor.run(values, intermediate=intermediate)
-        return finish_outputs(self.outputs, raw, intermediate=intermediate)
-
-
-def prepare_input(desc: FeatureDescription, value: Any) -> Any:
-    """A checked Core ML-level input: [C, H, W] float32 for images, an array of the declared dtype."""
-    if desc.kind == "image":
-        return image_to_array(value, desc)
-    if desc.kind == "multiArray":
-        try:
-            array = np.asarray(value)
-        except (TypeError, ValueError) as err:
-            raise InputError(f"Input {desc.name!r} must be an array, not {type(value).__name__}: {err}") from err
-        if array.dtype == object or not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
-            raise InputError(f"Input {desc.name!r} must hold numbers, not {array.dtype}.")
-        if array.ndim == 0:
-            array = array.reshape(1)
-        check_array_shape(desc, tuple(array.shape))
-        return array.astype(desc.dtype or np.float32, copy=False)
-    if desc.kind == "double":
-        return np.asarray(float(value), dtype=np.float64)
-    if desc.kind == "int64":
-        return np.asarray(int(value), dtype=np.int64)
-    return value
-
-
-def finish_outputs(outputs: dict[str, FeatureDescription], raw: dict[str, Any], *, intermediate: bool) -> dict[str, Any]:
-    """Declared outputs converted to their feature types; other blobs kept if `intermediate`."""
-    result: dict[str, Any] = {}
-    for name, desc in outputs.items():
-        if name not in raw:
-            if desc.optional:
-                continue
-            raise ModelRuntimeError(f"The model did not produce its declared output {name!r}.")
-        result[name] = convert_output(desc, raw[name])
-    if intermediate:
-        for name, value in raw.items():
-            if name not in result:
-                result[name] = value
-    return result
-
-
-def convert_output(desc: FeatureDescription, value: Any) -> Any:
-    """One raw output value as coremltools' predict would return it."""
-    if desc.kind == "image":
-        return array_to_image(np.asarray(value), desc)
-    if desc.kind == "multiArray":
-        array = np.asarray(value)
-        if array.ndim == 0:  # an MLMultiArray has rank >= 1: Core ML returns scalars as shape (1,)
-            array = array.reshape(1)
-        if desc.shape and not desc.is_flexible and array.shape != desc.shape and array.size == int(np.prod(desc.shape)):
-            array = array.reshape(desc.shape)
-        return array.astype(desc.dtype or np.float32, copy=False)
-    if desc.kind == "double":
-        return float(np.asarray(value).reshape(-1)[0])
-    if desc.kind == "int64":
-        return int(np.asarray(value).reshape(-1)[0])
-    return value
-
-
-def make_reference_executor(spec: Any, weights_dir: Path | None, inputs: dict[str, FeatureDescription],
-                            outputs: dict[str, FeatureDescription]) -> Any:
-    """The reference-runtime executor for `spec`'s model type."""
-    kind = spec.WhichOneof("Type")
-    if kind in NEURAL_NETWORK_TYPES:
-        from modelbuild.runtime.neural_network import NeuralNetworkExecutor
-
-        return NeuralNetworkExecutor(spec, inputs, outputs)
-    if kind == "mlProgram":
-        from modelbuild.runtime.program import ProgramExecutor
-
-        return ProgramExecutor(spec, weights_dir, inputs)
-    if kind in ("pipeline", "pipelineClassifier", "pipelineRegressor"):
-        from modelbuild.runtime.pipeline import PipelineExecutor
-
-        return PipelineExecutor(spec, weights_dir)
-    raise ModelRuntimeError(
-        f"The reference runtime cannot run a {kind!r} model; it runs neuralNetwork, "
-        f"neuralNetworkClassifier, neuralNetworkRegressor, mlProgram and pipeline models."
-    )
+        return self.executor.predict(inputs, intermediate=intermediate)
 
 
 def load(source: Any, *, backend: str = "auto", weights_dir: str | Path | None = None) -> Model:
@@ -226,7 +112,7 @@ def load(source: Any, *, backend: str = "auto", weights_dir: str | Path | None =
 
     An ML Program's weight files are checked against the program first (a truncated or
     overwritten weight.bin is refused here, with the file and offset, not deep in a prediction)."""
-    from modelbuild.runtime.mil.blobs import blob_problems
+    from modelbuild.runtime.mil.blobs import blob_problems  # here: the mil package imports its kernels (torch)
 
     spec, found_weights, mlmodel, path = _read_source(source, weights_dir)
     problems = blob_problems(spec, found_weights)

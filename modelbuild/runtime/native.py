@@ -1,14 +1,16 @@
-"""The native backend: Apple's Core ML through coremltools.models.MLModel.predict (macOS only)."""
+"""The native executor: Apple's Core ML through coremltools.models.MLModel.predict (macOS only)."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 from typing import Any
 
+from modelbuild.runtime.executor import Executor
+from modelbuild.runtime.quiet import quiet_coremltools
 from modelbuild.runtime.registry import ModelRuntimeError
 
 
-class NativeExecutor:
+class NativeExecutor(Executor):
     """Predicts with coremltools' MLModel; refuses to start anywhere but macOS."""
 
     def __init__(self, spec: Any, *, mlmodel: Any = None, path: Path | None = None,
@@ -18,9 +20,7 @@ class NativeExecutor:
                 f"The native backend runs Apple's Core ML and needs macOS; this is {sys.platform}. "
                 "Use backend='reference' (or 'auto') to run the model with the reference runtime."
             )
-        from modelbuild.quiet import coremltools
-
-        ct = coremltools()
+        ct = quiet_coremltools()
         if mlmodel is not None:
             self.mlmodel = mlmodel
         elif path is not None:
@@ -28,5 +28,8 @@ class NativeExecutor:
         else:
             self.mlmodel = ct.models.MLModel(spec, weights_dir=str(weights_dir) if weights_dir else None)
 
-    def predict(self, inputs: dict[str, Any]) -> dict[str, Any]:
+    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
+        if intermediate:
+            raise ModelRuntimeError("intermediate=True needs the reference backend; the native Core ML "
+                                    "backend only returns the model outputs.")
         return dict(self.mlmodel.predict(inputs))

@@ -10,19 +10,22 @@ from typing import Any
 
 import numpy as np
 
-from modelbuild.runtime.features import FeatureDescription
+from modelbuild.runtime.executor import Executor
+from modelbuild.runtime.feature_values import finish_outputs, prepare_inputs
+from modelbuild.runtime.features import describe_features
 from modelbuild.runtime.nn import NeuralNetworkEngine
 from modelbuild.runtime.registry import ModelRuntimeError
 
 
-class NeuralNetworkExecutor:
-    """Runs one NeuralNetwork-family spec; `run(values)` returns output (and intermediate) values."""
+class NeuralNetworkExecutor(Executor):
+    """Runs one NeuralNetwork-family spec with `NeuralNetworkEngine`."""
 
-    def __init__(self, spec: Any, inputs: dict[str, FeatureDescription], outputs: dict[str, FeatureDescription]) -> None:
+    def __init__(self, spec: Any) -> None:
         self.kind = spec.WhichOneof("Type")
         self.network = getattr(spec, self.kind)
-        self.engine = NeuralNetworkEngine(self.network, inputs)
-        self.outputs = outputs
+        self.inputs = describe_features(spec.description.input)
+        self.outputs = describe_features(spec.description.output)
+        self.engine = NeuralNetworkEngine(self.network, self.inputs)
         description = spec.description
         self.predicted_feature = description.predictedFeatureName
         self.probabilities_feature = description.predictedProbabilitiesName
@@ -45,7 +48,12 @@ class NeuralNetworkExecutor:
             raise ModelRuntimeError("The classifier has no layers to take probabilities from.")
         return self.network.layers[-1].output[0]
 
-    def run(self, values: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
+    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
+        blobs = self._run(prepare_inputs(self.inputs, inputs), intermediate=intermediate)
+        return finish_outputs(self.outputs, blobs, intermediate=intermediate)
+
+    def _run(self, values: dict[str, Any], *, intermediate: bool) -> dict[str, Any]:
+        """The engine's blobs, with a classifier's label and probability dict added."""
         keep = set(self.outputs)
         if self.kind == "neuralNetworkClassifier":
             keep.add(self.probability_blob)

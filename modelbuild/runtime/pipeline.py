@@ -1,39 +1,47 @@
 """Executor for pipeline models: run the sub-models in order over a shared pool of features."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from modelbuild.runtime.features import describe_features
+from modelbuild.runtime.executor import Executor
+from modelbuild.runtime.feature_values import finish_outputs
+from modelbuild.runtime.features import FeatureDescription, check_input_names, describe_features
+
+PIPELINE_TYPES = ("pipeline", "pipelineClassifier", "pipelineRegressor")
 
 
-class PipelineExecutor:
-    """Runs `spec.pipeline*.pipeline.models` one after another with the reference runtime."""
+@dataclass(frozen=True)
+class Stage:
+    """One sub-model of a pipeline: the inputs it declares and the executor that runs it."""
 
-    def __init__(self, spec: Any, weights_dir: Path | None) -> None:
-        from modelbuild.runtime.model import Model
+    inputs: dict[str, FeatureDescription]
+    executor: Executor
 
+
+class PipelineExecutor(Executor):
+    """Runs `spec.pipeline*.pipeline.models` one after another.
+
+    `stage_executor(sub_spec, weights_dir)` makes each sub-model's executor (the reference backend's
+    choice of executor by model type, handed in so that a pipeline may hold any model, pipelines too).
+    """
+
+    def __init__(self, spec: Any, weights_dir: Path | None,
+                 stage_executor: Callable[[Any, Path | None], Executor]) -> None:
         kind = spec.WhichOneof("Type")
         container = getattr(spec, kind)
         pipeline = container if kind == "pipeline" else container.pipeline
-        self.stages = [Model(sub, backend="reference", weights_dir=weights_dir) for sub in pipeline.models]
+        self.stages = [Stage(describe_features(sub.description.input), stage_executor(sub, weights_dir))
+                       for sub in pipeline.models]
         self.outputs = describe_features(spec.description.output)
 
-    def run(self, values: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
-        from modelbuild.runtime.images import array_to_image
-
-        pool: dict[str, Any] = {}
-        for name, value in values.items():
-            pool[name] = value
+    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
+        """Each stage reads its declared inputs from the pool (the caller's inputs and the earlier stages'
+        outputs, as feature values) and checks them; its outputs join the pool."""
+        pool = dict(inputs)
         for stage in self.stages:
-            feeds = {}
-            for name, desc in stage.inputs.items():
-                if name not in pool:
-                    continue
-                value = pool[name]
-                # inputs were already checked and converted for the first stage: undo the image conversion
-                if desc.kind == "image" and not hasattr(value, "convert"):
-                    value = array_to_image(value, desc)
-                feeds[name] = value
-            pool.update(stage.predict(feeds, intermediate=intermediate))
-        return pool
+            feeds = {name: pool[name] for name in stage.inputs if name in pool}
+            check_input_names(stage.inputs, feeds)
+            pool.update(stage.executor.predict(feeds, intermediate=intermediate))
+        return finish_outputs(self.outputs, pool, intermediate=intermediate)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from modelbuild.runtime.features import FeatureDescription
+from modelbuild.runtime.model import load
 from modelbuild.runtime.registry import ModelRuntimeError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -105,8 +106,6 @@ def _write(out_dir: Path, name: str, value: Any) -> Path | None:
 
 def predict_command(path: Path, input_specs: list[str], out_dir: Path | None, backend: str = "auto") -> str:
     """Run the model at `path` on the given inputs; return a report (and write files to out_dir)."""
-    from modelbuild.runtime.model import load
-
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise PredictCliError(f"-o {out_dir}: that is a file; give a folder (it is created if missing).")
     try:

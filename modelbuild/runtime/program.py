@@ -11,25 +11,29 @@ from typing import Any
 
 import numpy as np
 
-from modelbuild.runtime.features import FeatureDescription
+from modelbuild.runtime.executor import Executor
+from modelbuild.runtime.feature_values import finish_outputs, prepare_inputs
+from modelbuild.runtime.features import describe_features
 
 
-class ProgramExecutor:
+class ProgramExecutor(Executor):
     """Runs an mlProgram spec with `modelbuild.runtime.mil.Program`."""
 
-    def __init__(self, spec: Any, weights_dir: Path | None, inputs: dict[str, FeatureDescription]) -> None:
+    def __init__(self, spec: Any, weights_dir: Path | None) -> None:
+        # imported here: the MIL kernels import torch, which a NeuralNetwork or native run never needs
         from modelbuild.runtime.mil import Program
 
-        self.inputs = inputs
+        self.inputs = describe_features(spec.description.input)
+        self.outputs = describe_features(spec.description.output)
         self.program = Program.from_spec(spec, weights_dir)
 
-    def run(self, values: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
+    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
         feeds: dict[str, np.ndarray] = {}
-        for name, value in values.items():
-            desc = self.inputs.get(name)
-            if desc is not None and desc.kind == "image":
-                dtype = np.float16 if desc.color_space == "GRAYSCALE_FLOAT16" else np.float32
+        for name, value in prepare_inputs(self.inputs, inputs).items():
+            if self.inputs[name].kind == "image":
+                dtype = np.float16 if self.inputs[name].color_space == "GRAYSCALE_FLOAT16" else np.float32
                 feeds[name] = np.asarray(value, dtype=dtype)[None]
             else:
                 feeds[name] = np.asarray(value)
-        return dict(self.program.run(feeds, intermediate=intermediate))
+        raw = self.program.run(feeds, intermediate=intermediate)
+        return finish_outputs(self.outputs, dict(raw), intermediate=intermediate)

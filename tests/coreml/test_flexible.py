@@ -23,7 +23,7 @@ from PIL import Image
 from modelbuild import runtime
 from modelbuild.coreml import (CoreMLBuildError, Enumerated, FeatureSpec, ImageInput, ImageOutput, Range, convert,
                                save_mlmodel)
-from modelbuild.runtime.registry import ShapeMismatchError
+from modelbuild.runtime import ShapeMismatchError
 from modelbuild.zoo.ffdnet import FFDNet
 
 SUFFIX = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}

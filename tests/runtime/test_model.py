@@ -223,6 +223,33 @@ def test_regressor_and_pipeline(ct, make_builder):
     np.testing.assert_allclose(model.predict({"x": x})["y"], 2 * x - 1)
 
 
+
+@pytest.mark.ops("activation")
+def test_pipeline_hands_images_from_stage_to_stage(make_builder):
+    """A pipeline's stages get and give feature values: an image in, an image out, the array between them."""
+    from coremltools.models import datatypes
+    from coremltools.models.pipeline import Pipeline
+
+    first = _scale_model(make_builder, shape=(1, 3, 2, 2), alpha=0.5, beta=0.0)
+    first.set_pre_processing_parameters(image_input_names=["x"])
+    second = make_builder({"y": (1, 3, 2, 2)}, ["out"])
+    second.add_activation("double", "LINEAR", "y", "out", params=[2.0, 0.0])
+    pipeline = Pipeline([("x", datatypes.Array(1, 3, 2, 2))], [("out", datatypes.Array(1, 3, 2, 2))])
+    pipeline.add_model(first.spec)
+    pipeline.add_model(second.spec)
+    spec = pipeline.spec
+    spec.description.input[0].CopyFrom(first.spec.description.input[0])
+    for out in (spec.description.output[0], spec.pipeline.models[1].description.output[0]):
+        out.type.imageType.width, out.type.imageType.height = 2, 2
+        out.type.imageType.colorSpace = 20  # RGB
+    model = load(spec, backend="reference")
+    image = _image(np.random.default_rng(8), 2, 2)
+    out = model.predict({"x": image}, intermediate=True)
+    assert isinstance(out["out"], Image.Image) and out["out"].size == (2, 2)
+    np.testing.assert_array_equal(np.asarray(out["out"]), np.asarray(image))
+    np.testing.assert_allclose(out["y"], 0.5 * np.asarray(image, np.float32).transpose(2, 0, 1)[None])
+
+
 def _fake_program_spec(ct):
     from coremltools.proto import Model_pb2
 

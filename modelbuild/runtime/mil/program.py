@@ -26,9 +26,9 @@ from typing import Any, Mapping, MutableMapping, Sequence
 
 import numpy as np
 
-from modelbuild.quiet import coremltools as _quiet_coremltools
+from modelbuild.runtime.quiet import quiet_coremltools
 
-_quiet_coremltools()
+quiet_coremltools()
 from coremltools.proto import MIL_pb2  # noqa: E402  (after the quiet import)
 
 from modelbuild.runtime.registry import ShapeMismatchError

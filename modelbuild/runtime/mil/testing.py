@@ -13,9 +13,9 @@ from unittest import mock
 
 import numpy as np
 
-from modelbuild.quiet import coremltools
+from modelbuild.runtime.quiet import quiet_coremltools
 
-ct = coremltools()
+ct = quiet_coremltools()
 
 from coremltools.converters.mil import Builder as mb  # noqa: E402
 

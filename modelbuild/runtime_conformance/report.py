@@ -5,7 +5,7 @@ import re
 from collections import Counter
 from typing import Callable
 
-from modelbuild.runtime.conformance.results import (
+from modelbuild.runtime_conformance.results import (
     Summary,
     TestRecord,
     format_overall,
@@ -14,7 +14,7 @@ from modelbuild.runtime.conformance.results import (
     is_missing_kernel,
     normalise_reason,
 )
-from modelbuild.runtime.conformance.suites import class_of, file_of, get_suite
+from modelbuild.runtime_conformance.suites import class_of, file_of, get_suite
 
 
 def grouping_keys(suite_name: str) -> dict[str, Callable[[TestRecord], str]]:

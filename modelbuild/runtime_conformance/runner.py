@@ -3,7 +3,7 @@
 `run_conformance()` collects the chosen files (with the plugin, so the macOS
 pretence decides collection-time skips as on a Mac), filters by test class,
 draws a deterministic sample, and runs it in `python -m pytest -p
-modelbuild.runtime.conformance.plugin ...`. The plugin writes one JSON line per
+modelbuild.runtime_conformance.plugin ...`. The plugin writes one JSON line per
 finished test, so a test that kills the interpreter (a segfault, the OOM
 killer) loses only itself: the runner records it as "crashed" and starts a new
 pytest for the tests that remain. A total time limit stops the run and counts
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from modelbuild.runtime.conformance.results import Summary, TestRecord, read_records
-from modelbuild.runtime.conformance.suites import (
+from modelbuild.runtime_conformance.results import Summary, TestRecord, read_records
+from modelbuild.runtime_conformance.suites import (
     Suite,
     coremltools_site_dir,
     filter_classes,
@@ -34,8 +34,8 @@ from modelbuild.runtime.conformance.suites import (
     suite_files,
 )
 
-PLUGIN = "modelbuild.runtime.conformance.plugin"
-REPO_ROOT = Path(__file__).resolve().parents[3]
+PLUGIN = "modelbuild.runtime_conformance.plugin"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 _MAX_RESTARTS = 25
 _PYTEST_EXIT_OK = (0, 1, 5)  # all passed, some failed, nothing collected
 

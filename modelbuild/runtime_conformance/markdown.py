@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from modelbuild.runtime.conformance.report import grouping_keys
-from modelbuild.runtime.conformance.results import Summary, Tally
+from modelbuild.runtime_conformance.report import grouping_keys
+from modelbuild.runtime_conformance.results import Summary, Tally
 
 
 def _rate(tally: Tally) -> str:

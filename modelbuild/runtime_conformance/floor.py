@@ -2,9 +2,9 @@
 
 `floor.json` beside this module holds the sample definition (suite, files,
 size, seed), the floor (a pass rate among tests that reached predict) and the
-measurement it was derived from. CI runs the sample (tests/runtime/
+measurement it was derived from. CI runs the sample (tests/runtime_conformance/
 test_conformance.py) and fails when the pass rate drops below the floor;
-`python -m modelbuild.runtime.conformance --floor --record-floor` re-measures
+`python -m modelbuild.runtime_conformance --floor --record-floor` re-measures
 and writes the measured rate minus a margin.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelbuild.runtime.conformance.results import Summary
-from modelbuild.runtime.conformance.runner import Selection
+from modelbuild.runtime_conformance.results import Summary
+from modelbuild.runtime_conformance.runner import Selection
 
 FLOOR_PATH = Path(__file__).with_name("floor.json")
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from modelbuild.runtime import quiet_coremltools
+
 #: The macOS version coremltools is told it runs on: recent enough that no
 #: test is skipped for an old OS (iOS18 targets need macOS 15, some tests skip
 #: below 15.2 for Apple bugs fixed there).
@@ -52,9 +54,7 @@ def pretend_macos() -> None:
 
     Idempotent. Imports coremltools (quietly) if it is not imported yet.
     """
-    from modelbuild.quiet import coremltools
-
-    coremltools()
+    quiet_coremltools()
     import coremltools.models.utils as ct_utils
 
     originals: dict[str, Callable] = {

@@ -1,6 +1,6 @@
 """pytest plugin that runs coremltools' own test suites against the reference runtime.
 
-Load it with `pytest -p modelbuild.runtime.conformance.plugin ...`. Before
+Load it with `pytest -p modelbuild.runtime_conformance.plugin ...`. Before
 collection it makes coremltools believe it runs on macOS (see `macos.py`) and
 routes `MLModel.predict` to `modelbuild.runtime` (see `routing.py`), so the
 tests that only compared numbers on a Mac now compare the runtime's numbers
@@ -34,9 +34,9 @@ from typing import IO, Any, Iterator
 
 import pytest
 
-from modelbuild.runtime.conformance import scipy_shim
-from modelbuild.runtime.conformance.macos import pretend_macos
-from modelbuild.runtime.conformance.routing import DEFAULT_RUNTIME, on_reach, route_predict, set_runtime
+from modelbuild.runtime_conformance import scipy_shim
+from modelbuild.runtime_conformance.macos import pretend_macos
+from modelbuild.runtime_conformance.routing import DEFAULT_RUNTIME, on_reach, route_predict, set_runtime
 
 REACHED_PROPERTY = "reached_predict"
 _MESSAGE_LIMIT = 2000

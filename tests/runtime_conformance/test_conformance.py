@@ -1,4 +1,4 @@
-"""The conformance harness (modelbuild.runtime.conformance) and the recorded conformance floor.
+"""The conformance harness (modelbuild.runtime_conformance) and the recorded conformance floor.
 
 Fast tests check the harness's parts against independent oracles (torch for the
 scipy stand-in, a fake runtime whose answers we know for the plugin). The slow
@@ -6,7 +6,7 @@ ones run real coremltools tests in a subprocess: with a runtime that answers
 zeros (every test that reaches predict must fail: the comparison is live), with
 a runtime that kills the interpreter (the runner must survive), and the CI
 floor: a fixed sample of the iOS14-iOS17 MIL op tests must keep the pass rate
-recorded in modelbuild/runtime/conformance/floor.json.
+recorded in modelbuild/runtime_conformance/floor.json.
 """
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 import torch
 
-from modelbuild.runtime.conformance import floor as floor_module
-from modelbuild.runtime.conformance import routing, scipy_shim
-from modelbuild.runtime.conformance.markdown import format_markdown
-from modelbuild.runtime.conformance.report import format_summary, short_test_name
-from modelbuild.runtime.conformance.results import Summary, TestRecord, normalise_reason, read_records
-from modelbuild.runtime.conformance.runner import REPO_ROOT, Selection, run_conformance
-from modelbuild.runtime.conformance.suites import class_of, file_of, get_suite, sample_node_ids
+from modelbuild.runtime_conformance import floor as floor_module
+from modelbuild.runtime_conformance import routing, scipy_shim
+from modelbuild.runtime_conformance.markdown import format_markdown
+from modelbuild.runtime_conformance.report import format_summary, short_test_name
+from modelbuild.runtime_conformance.results import Summary, TestRecord, normalise_reason, read_records
+from modelbuild.runtime_conformance.runner import REPO_ROOT, Selection, run_conformance
+from modelbuild.runtime_conformance.suites import class_of, file_of, get_suite, sample_node_ids
 
 PYTHON = sys.executable
 
@@ -213,7 +213,7 @@ def test_routed_predict_hands_numpy_to_the_runtime_and_returns_numpy(monkeypatch
 
 def test_pretend_macos_patches_constants_functions_and_later_imports() -> None:
     script = textwrap.dedent("""
-        from modelbuild.runtime.conformance.macos import pretend_macos, is_pretending_macos
+        from modelbuild.runtime_conformance.macos import pretend_macos, is_pretending_macos
         pretend_macos()
         import coremltools as ct
         import coremltools.models.model as model_module
@@ -293,7 +293,7 @@ def test_plugin_tells_reached_from_early_failures(tmp_path: Path) -> None:
     env = {"PYTHONPATH": f"{tmp_path}:{REPO_ROOT}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     done = subprocess.run(
         [PYTHON, "-m", "pytest", "-c", str(tmp_path / "pytest.ini"), "-p", "no:cacheprovider",
-         "-p", "modelbuild.runtime.conformance.plugin", "--modelbuild-runtime=fake_runtime:load",
+         "-p", "modelbuild.runtime_conformance.plugin", "--modelbuild-runtime=fake_runtime:load",
          f"--modelbuild-results={results}", "--modelbuild-test-timeout=2", f"--junitxml={junit}", "-q",
          str(tmp_path / "test_cases.py")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

@@ -16,6 +16,8 @@ import importlib
 import inspect
 from typing import Any, Callable
 
+from modelbuild.runtime import quiet_coremltools
+
 _RUNTIME_CACHE_ATTRIBUTE = "_modelbuild_runtime_model"
 DEFAULT_RUNTIME = "modelbuild.runtime:load"
 _runtime_target = DEFAULT_RUNTIME
@@ -133,9 +135,7 @@ def routed_make_state(self: Any) -> Any:
 
 def route_predict() -> None:
     """Replace `MLModel.predict` and `MLModel.make_state` with the routed versions (idempotent)."""
-    from modelbuild.quiet import coremltools
-
-    mlmodel_class = coremltools().models.MLModel
+    mlmodel_class = quiet_coremltools().models.MLModel
     for name, routed in (("predict", routed_predict), ("make_state", routed_make_state)):
         current = mlmodel_class.__dict__[name]
         if current is not routed:
@@ -145,9 +145,7 @@ def route_predict() -> None:
 
 def unroute_predict() -> None:
     """Put the original `MLModel.predict` and `make_state` back."""
-    from modelbuild.quiet import coremltools
-
-    mlmodel_class = coremltools().models.MLModel
+    mlmodel_class = quiet_coremltools().models.MLModel
     for name, original in list(_originals.items()):
         setattr(mlmodel_class, name, original)
         del _originals[name]

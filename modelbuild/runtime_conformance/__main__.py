@@ -1,10 +1,10 @@
-"""`python -m modelbuild.runtime.conformance`: run coremltools' tests against the reference runtime.
+"""`python -m modelbuild.runtime_conformance`: run coremltools' tests against the reference runtime.
 
 Examples:
-  python -m modelbuild.runtime.conformance --suite mil --files 'iOS14/test_conv.py'
-  python -m modelbuild.runtime.conformance --suite mil --sample 300 --seed 0
-  python -m modelbuild.runtime.conformance --suite torch --classes 'TestConv*' --sample 200
-  python -m modelbuild.runtime.conformance --floor            # the CI sample, checked against floor.json
+  python -m modelbuild.runtime_conformance --suite mil --files 'iOS14/test_conv.py'
+  python -m modelbuild.runtime_conformance --suite mil --sample 300 --seed 0
+  python -m modelbuild.runtime_conformance --suite torch --classes 'TestConv*' --sample 200
+  python -m modelbuild.runtime_conformance --floor            # the CI sample, checked against floor.json
 """
 from __future__ import annotations
 
@@ -12,22 +12,22 @@ import argparse
 import json
 from pathlib import Path
 
-from modelbuild.runtime.conformance import floor as floor_module
-from modelbuild.runtime.conformance.markdown import format_markdown
-from modelbuild.runtime.conformance.report import format_summary, summary_json
-from modelbuild.runtime.conformance.results import Summary
-from modelbuild.runtime.conformance.runner import (
+from modelbuild.runtime_conformance import floor as floor_module
+from modelbuild.runtime_conformance.markdown import format_markdown
+from modelbuild.runtime_conformance.report import format_summary, summary_json
+from modelbuild.runtime_conformance.results import Summary
+from modelbuild.runtime_conformance.runner import (
     ConformanceRunError,
     Selection,
     run_conformance,
     summary_from_dir,
 )
-from modelbuild.runtime.conformance.suites import SUITES
+from modelbuild.runtime_conformance.suites import SUITES
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m modelbuild.runtime.conformance",
+        prog="python -m modelbuild.runtime_conformance",
         description="Run coremltools' own op tests with MLModel.predict routed to modelbuild.runtime "
                     "and report pass rates among the tests that reached predict.",
     )

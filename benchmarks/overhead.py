@@ -201,7 +201,7 @@ def small_ffdnet_recipes(folder: Path, count: int) -> Path:
     return folder
 
 
-def noop_builds(runs: int, built: Path | None) -> None:
+def noop_builds(runs: int, built: Path | None, hundred: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="overhead-noop-") as tmp:
         if built is None:
             built = make_project(Path(tmp) / "shipped", ["ffdnet", "ffdnet_flexible", "resnet50"])
@@ -209,7 +209,8 @@ def noop_builds(runs: int, built: Path | None) -> None:
             doit(built, "build")
         noop(built, 1)
         print(_noop_line("3 shipped recipes", noop(built, runs), 0.4), flush=True)
-        hundred = small_ffdnet_recipes(Path(tmp) / "hundred", 100)
+        if hundred is None or not (hundred / "recipes").is_dir():
+            hundred = small_ffdnet_recipes(hundred or Path(tmp) / "hundred", 100)
         noop(hundred, 1)
         print(_noop_line("100 recipes shaped like ffdnet", noop(hundred, runs), 1.0))
 
@@ -222,12 +223,14 @@ def main() -> int:
     parser.add_argument("--skip-noop", action="store_true", help="only the build against the plain script")
     parser.add_argument("--built", type=Path, help="a project where the 3 shipped recipes are built (no-op part; "
                                                     "else they are built once in a temporary folder)")
+    parser.add_argument("--hundred", type=Path, help="where the 100 recipes are (or are to be built and kept; else "
+                                                     "in a temporary folder)")
     args = parser.parse_args()
     warm_up()
     if not args.skip_build:
         build_against_plain(args.pairs)
     if not args.skip_noop:
-        noop_builds(args.noop_runs, args.built)
+        noop_builds(args.noop_runs, args.built, args.hundred)
     return 0
 
 

@@ -43,7 +43,7 @@ class Loaded:
 
     @property
     def artifact_dir(self) -> Path:
-        return self.root / ARTIFACTS / self.name
+        return _artifact_dir(self.root, self.name)
 
 
 @lru_cache(maxsize=8)
@@ -60,6 +60,11 @@ def load_project(root: Path) -> tuple[Loaded, ...]:
             else:
                 seen[item.name] = item.path
     return loaded
+
+
+@lru_cache(maxsize=None)
+def _artifact_dir(root: Path, name: str) -> Path:
+    return root / ARTIFACTS / name
 
 
 def _shown(path: Path) -> Path:

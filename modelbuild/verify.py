@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,13 @@ def sha256_file(path: Path) -> str:
 
 
 def _files(path: Path) -> list[Path]:
-    return sorted((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.relative_to(path).as_posix())
+    """The files in the folder, at any depth, in the order of their relative POSIX names."""
+    found = []
+    for folder, _, names in os.walk(path):
+        relative = os.path.relpath(folder, path)
+        found.extend((name if relative == "." else f"{relative}/{name}".replace(os.sep, "/"), folder, name)
+                     for name in names)
+    return [Path(folder, name) for _, folder, name in sorted(found)]
 
 
 def describe(path: Path) -> dict[str, Any]:

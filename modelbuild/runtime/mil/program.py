@@ -21,8 +21,10 @@ kernels check their inputs as Core ML does. A disagreement raises
 """
 from __future__ import annotations
 
+import inspect
 from collections import ChainMap
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, MutableMapping, Sequence
 
@@ -187,6 +189,7 @@ class Program:
         for name, bindings in op.inputs.items():
             values = [env[ref] if kind == "name" else ref for kind, ref in bindings]
             kwargs[name] = values if name in variadic or len(values) != 1 else values[0]
+        _check_inputs(context, kernel, kwargs, opset)
         try:
             result = kernel(context, **kwargs)
         except Exception as error:  # keep the type; say where it happened
@@ -215,6 +218,23 @@ class Program:
         for op in block.operations:
             self._run_op(op, scope, opset)
         return [scope[name] for name in block.outputs]
+
+
+@lru_cache(maxsize=None)
+def _input_names(kernel: Any) -> frozenset[str]:
+    """The MIL inputs a kernel takes: its keyword-only parameters."""
+    return frozenset(p.name for p in inspect.signature(kernel).parameters.values() if p.kind is p.KEYWORD_ONLY)
+
+
+def _check_inputs(context: OpContext, kernel: Any, kwargs: Mapping[str, Any], opset: Opset) -> None:
+    """Refuse inputs the op does not have in this opset (an iOS17 input in an iOS16 program, say)."""
+    accepted = _input_names(kernel)
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ProgramFormatError(
+            f"{context.describe()}: {', '.join(unknown)} {'is not an input' if len(unknown) == 1 else 'are not inputs'} "
+            f"of {context.type} in opset {opset}, the opset of its program; it takes {', '.join(sorted(accepted))}."
+        )
 
 
 def _known_shape(var: Var) -> tuple[int, ...]:

@@ -7,9 +7,15 @@ or a tuple (ops with several outputs). `op` is an `OpContext`: the op's type,
 output names and declared output types, for error messages and for ops whose
 result type is declared rather than inferred (cast, fill, shape, ...).
 
-Register a kernel with `@MIL_OPS.register("name", ...)`; mark the inputs that
-take a variable number of arguments (concat's `values`) with
-`@variadic("values")` so that they always arrive as a list.
+Register a kernel with `@MIL_OPS.register("name", ...)`; it serves every
+opset from iOS15 on. An op that Core ML added later, or whose meaning changed
+in a later opset, registers `since=` that opset (`opsets.py`), as coremltools
+registers its op classes with `opset_version=`: the program's function opset
+picks the kernel. Versions that only widen dtypes, or add an input whose
+default keeps the old meaning, share the older kernel. Kernels of one op that
+do differ share their code through a parameter of a common implementation.
+Mark the inputs that take a variable number of arguments (concat's `values`)
+with `@variadic("values")` so that they always arrive as a list.
 """
 from __future__ import annotations
 
@@ -19,13 +25,14 @@ import numpy as np
 
 from modelbuild.runtime.registry import OpRegistry, ShapeMismatchError
 
+from .opsets import IOS15
 from .values import OtherType, TensorType
 
 if TYPE_CHECKING:
     from .program import Block
 
 Kernel = Callable[..., Any]
-MIL_OPS: OpRegistry[Kernel] = OpRegistry("ML Program")
+MIL_OPS: OpRegistry[Kernel] = OpRegistry("ML Program", first=IOS15)
 
 
 def variadic(*names: str) -> Callable[[Kernel], Kernel]:

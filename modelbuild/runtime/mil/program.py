@@ -2,8 +2,10 @@
 
 `Program.from_spec(spec, weights_dir)` reads the functions of `spec.mlProgram`;
 `Program.run(feeds)` evaluates the function "main" op by op with the kernels of
-`MIL_OPS`. Ops that depend only on constants (`const` and the `constexpr_*`
-weight decompression ops) are evaluated once, when the program is loaded.
+`MIL_OPS` for the opset the function declares (CoreML5 = iOS15 ... CoreML8 =
+iOS18: the same op name may mean different things in two opsets). Ops that
+depend only on constants (`const` and the `constexpr_*` weight decompression
+ops) are evaluated once, when the program is loaded.
 
 Dtypes: every op result is converted to the element type its output var
 declares, so an fp16 program holds fp16 tensors throughout. Kernels that
@@ -19,8 +21,10 @@ kernels check their inputs as Core ML does. A disagreement raises
 """
 from __future__ import annotations
 
+import inspect
 from collections import ChainMap
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, MutableMapping, Sequence
 
@@ -34,6 +38,7 @@ from coremltools.proto import MIL_pb2  # noqa: E402  (after the quiet import)
 from modelbuild.runtime.registry import ShapeMismatchError
 
 from .kernel import MIL_OPS, OpContext
+from .opsets import Opset
 from .values import (BlobStore, OtherType, ProgramFormatError, StateType, TensorType, parse_type,
                      parse_value)
 
@@ -75,11 +80,11 @@ class Block:
 
 @dataclass
 class Function:
-    """A MIL function: typed inputs and the block of its opset."""
+    """A MIL function: typed inputs, the opset its ops follow and the block of that opset."""
 
     name: str
     inputs: list[Var]
-    opset: str
+    opset: Opset
     block: Block
 
 
@@ -90,7 +95,7 @@ class Program:
         self.functions = functions
         self._blobs = blobs
         self._constants: dict[str, dict[str, Any]] = {
-            name: self._fold_constants(function.block) for name, function in functions.items()
+            name: self._fold_constants(function) for name, function in functions.items()
         }
 
     # -- loading ---------------------------------------------------------------------------
@@ -112,12 +117,12 @@ class Program:
         }
         return cls(functions, blobs)
 
-    def _fold_constants(self, block: Block) -> dict[str, Any]:
+    def _fold_constants(self, function: Function) -> dict[str, Any]:
         """Evaluate const and constexpr_* ops (weights) once."""
         env: dict[str, Any] = {}
-        for op in block.operations:
+        for op in function.block.operations:
             if op.type == "const" or op.type.startswith(_LOAD_TIME_OPS_PREFIX):
-                self._run_op(op, env)
+                self._run_op(op, env, function.opset)
         return env
 
     def constants(self, function: str = "main") -> dict[str, Any]:
@@ -170,20 +175,21 @@ class Program:
         for op in fn.block.operations:
             if op.type == "const" or op.type.startswith(_LOAD_TIME_OPS_PREFIX):
                 continue
-            values = self._run_op(op, env)
+            values = self._run_op(op, env, fn.opset)
             if intermediate:
                 computed.update(zip((v.name for v in op.outputs), values))
         outputs = {name: env[name] for name in fn.block.outputs}
         return {**computed, **outputs} if intermediate else outputs
 
-    def _run_op(self, op: Operation, env: MutableMapping[str, Any]) -> list[Any]:
-        context = op.context(lambda block, inputs: self._run_block(block, env, inputs))
-        kernel = MIL_OPS.get(op.type, where=context.describe())
+    def _run_op(self, op: Operation, env: MutableMapping[str, Any], opset: Opset) -> list[Any]:
+        context = op.context(lambda block, inputs: self._run_block(block, env, inputs, opset))
+        kernel = MIL_OPS.get(op.type, where=context.describe(), opset=opset)
         variadic = getattr(kernel, "variadic_inputs", frozenset())
         kwargs = {}
         for name, bindings in op.inputs.items():
             values = [env[ref] if kind == "name" else ref for kind, ref in bindings]
             kwargs[name] = values if name in variadic or len(values) != 1 else values[0]
+        _check_inputs(context, kernel, kwargs, opset)
         try:
             result = kernel(context, **kwargs)
         except Exception as error:  # keep the type; say where it happened
@@ -201,15 +207,34 @@ class Program:
             env[var.name] = value
         return conformed
 
-    def _run_block(self, block: Block, env: MutableMapping[str, Any], inputs: Sequence[Any]) -> list[Any]:
+    def _run_block(
+        self, block: Block, env: MutableMapping[str, Any], inputs: Sequence[Any], opset: Opset
+    ) -> list[Any]:
         scope: MutableMapping[str, Any] = ChainMap({}, env)
         if len(inputs) != len(block.inputs):
             raise RuntimeError(f"A nested block takes {len(block.inputs)} inputs, not {len(inputs)}.")
         for var, value in zip(block.inputs, inputs):
             scope[var.name] = value
         for op in block.operations:
-            self._run_op(op, scope)
+            self._run_op(op, scope, opset)
         return [scope[name] for name in block.outputs]
+
+
+@lru_cache(maxsize=None)
+def _input_names(kernel: Any) -> frozenset[str]:
+    """The MIL inputs a kernel takes: its keyword-only parameters."""
+    return frozenset(p.name for p in inspect.signature(kernel).parameters.values() if p.kind is p.KEYWORD_ONLY)
+
+
+def _check_inputs(context: OpContext, kernel: Any, kwargs: Mapping[str, Any], opset: Opset) -> None:
+    """Refuse inputs the op does not have in this opset (an iOS17 input in an iOS16 program, say)."""
+    accepted = _input_names(kernel)
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ProgramFormatError(
+            f"{context.describe()}: {', '.join(unknown)} {'is not an input' if len(unknown) == 1 else 'are not inputs'} "
+            f"of {context.type} in opset {opset}, the opset of its program; it takes {', '.join(sorted(accepted))}."
+        )
 
 
 def _known_shape(var: Var) -> tuple[int, ...]:
@@ -272,8 +297,12 @@ def _parse_function(name: str, function: MIL_pb2.Function, blobs: BlobStore) -> 
             f"Function {name!r} declares opset {opset!r} but has blocks for "
             f"{', '.join(function.block_specializations)}."
         )
+    try:
+        parsed = Opset.parse(opset)
+    except ValueError as error:
+        raise ProgramFormatError(f"Function {name!r}: {error}") from None
     inputs = [Var(i.name, parse_type(i.type)) for i in function.inputs]
-    return Function(name, inputs, opset, _parse_block(function.block_specializations[opset], blobs))
+    return Function(name, inputs, parsed, _parse_block(function.block_specializations[opset], blobs))
 
 
 def _parse_block(block: MIL_pb2.Block, blobs: BlobStore) -> Block:

@@ -31,21 +31,39 @@ def _no_full_gc() -> Iterator[None]:
         yield
 
 
-def to_program(mil_program: Any, *, target: str = "iOS16", fp16: bool = False, passes: bool = False) -> Program:
-    """Convert a `@mb.program` to an mlprogram (.mlpackage) and load it with the runtime.
+def to_mlmodel(mil_program: Any, *, target: str = "iOS16", fp16: bool = False, passes: bool = False) -> Any:
+    """Convert a `@mb.program` to an mlprogram (.mlpackage): coremltools' MLModel.
 
     `passes=False` keeps the ops as written (coremltools' default pipeline would
     fold and fuse them); fp16=True casts the program to fp16 as Core ML does.
     """
     with _no_full_gc():
-        mlmodel = ct.convert(
+        return ct.convert(
             mil_program,
             convert_to="mlprogram",
             minimum_deployment_target=_TARGETS[target],
             compute_precision=ct.precision.FLOAT16 if fp16 else ct.precision.FLOAT32,
             pass_pipeline=ct.PassPipeline.DEFAULT if passes or fp16 else ct.PassPipeline.EMPTY,
         )
+
+
+def to_program(mil_program: Any, *, target: str = "iOS16", fp16: bool = False, passes: bool = False) -> Program:
+    """Convert a `@mb.program` (see `to_mlmodel`) and load it with the runtime."""
+    mlmodel = to_mlmodel(mil_program, target=target, fp16=fp16, passes=passes)
     return Program.from_spec(mlmodel.get_spec(), mlmodel.weights_dir)
+
+
+def build_mil(build: Callable[..., Any], feeds: dict[str, np.ndarray], *, target: str = "iOS16") -> Any:
+    """`build(**vars)` as a MIL program (opset `target`) whose inputs are shaped like `feeds`."""
+    from coremltools.converters.mil.mil import Function, Program as MilProgram
+
+    specs = {name: mb.placeholder(shape=v.shape, dtype=_mil_dtype(v.dtype)) for name, v in feeds.items()}
+    with Function(specs, _TARGETS[target]) as function:
+        outputs = build(**function.inputs)
+        function.set_outputs(list(outputs) if isinstance(outputs, (tuple, list)) else [outputs])
+    program = MilProgram()
+    program.add_function("main", function)
+    return program
 
 
 def run_mil(
@@ -55,15 +73,7 @@ def run_mil(
 
     One output: the array; several: a list in program order.
     """
-    from coremltools.converters.mil.mil import Function, Program as MilProgram
-
-    specs = {name: mb.placeholder(shape=v.shape, dtype=_mil_dtype(v.dtype)) for name, v in feeds.items()}
-    with Function(specs, _TARGETS[target]) as function:
-        outputs = build(**function.inputs)
-        function.set_outputs(list(outputs) if isinstance(outputs, (tuple, list)) else [outputs])
-    program = MilProgram()
-    program.add_function("main", function)
-    prog = to_program(program, target=target, fp16=fp16)
+    prog = to_program(build_mil(build, feeds, target=target), target=target, fp16=fp16)
     results = prog.run(feeds)
     values = [results[name] for name in prog.outputs]
     return values[0] if len(values) == 1 else values

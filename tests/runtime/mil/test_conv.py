@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from modelbuild.runtime.mil.kernel import MIL_OPS, OpContext
+from modelbuild.runtime.mil.opsets import IOS15
 from modelbuild.runtime.mil.testing import mb, run_mil
 from modelbuild.runtime.registry import ShapeMismatchError
 
@@ -93,7 +94,7 @@ def test_conv_channel_mismatch_is_a_shape_error():
     x = np.zeros((1, 3, 8, 8), np.float32)
     w = np.zeros((4, 2, 3, 3), np.float32)
     with pytest.raises(ShapeMismatchError, match=r"conv op 'y'.*3 channels.*x \(1, 3, 8, 8\), weight \(4, 2, 3, 3\)"):
-        MIL_OPS.get("conv")(_context("conv"), x=x, weight=w)
+        MIL_OPS.get("conv", opset=IOS15)(_context("conv"), x=x, weight=w)
 
 
 @pytest.mark.ops("conv_transpose")
@@ -162,7 +163,7 @@ def test_matmul_broadcast_transpose_rank1(x_shape, y_shape, tx, ty, rng):
 @pytest.mark.ops("matmul")
 def test_matmul_inner_mismatch_is_a_shape_error():
     with pytest.raises(ShapeMismatchError, match=r"matmul op 'y'.*x \(2, 3\), y \(4, 5\)"):
-        MIL_OPS.get("matmul")(_context("matmul"), x=np.zeros((2, 3)), y=np.zeros((4, 5)))
+        MIL_OPS.get("matmul", opset=IOS15)(_context("matmul"), x=np.zeros((2, 3)), y=np.zeros((4, 5)))
 
 
 @pytest.mark.ops("einsum")

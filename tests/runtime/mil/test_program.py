@@ -7,6 +7,7 @@ import torch
 
 from modelbuild.runtime.mil import MIL_OPS, Program, ProgramFormatError
 from modelbuild.runtime.mil.kernel import OpContext
+from modelbuild.runtime.mil.opsets import IOS15, IOS18
 from modelbuild.runtime.mil.testing import ct, mb, run_mil, to_program
 from modelbuild.runtime.registry import ShapeMismatchError, UnsupportedOpError
 
@@ -122,13 +123,13 @@ def test_classify_with_integer_classes_gives_an_int_label():
     from modelbuild.runtime.mil.values import TensorType
 
     context = OpContext("classify", ["label", "probs"], [TensorType(MIL_pb2.DataType.INT64, ()), TensorType(MIL_pb2.DataType.FLOAT64, ())])
-    label, probabilities = MIL_OPS.get("classify")(
+    label, probabilities = MIL_OPS.get("classify", opset=IOS15)(
         context, probabilities=np.array([[0.2, 0.3, 0.5]], np.float32), classes=[np.int64(3), np.int64(7), np.int64(9)]
     )
     assert label == 9 and type(label) is int
     assert probabilities == pytest.approx({3: 0.2, 7: 0.3, 9: 0.5})
     with pytest.raises(ShapeMismatchError, match="one value per class"):
-        MIL_OPS.get("classify")(context, probabilities=np.zeros(2, np.float32), classes=[1, 2, 3])
+        MIL_OPS.get("classify", opset=IOS15)(context, probabilities=np.zeros(2, np.float32), classes=[1, 2, 3])
 
 
 @pytest.mark.ops("cond", "while_loop")
@@ -189,7 +190,7 @@ def test_coreml_update_state_kernel_writes_in_place():
 
     context = OpContext("coreml_update_state", ["v"], [TensorType(MIL_pb2.DataType.FLOAT32, (2,))])
     state = np.zeros(2, np.float32)
-    returned = MIL_OPS.get("coreml_update_state")(context, state=state, value=np.array([1.0, 2.0], np.float32))
+    returned = MIL_OPS.get("coreml_update_state", opset=IOS18)(context, state=state, value=np.array([1.0, 2.0], np.float32))
     np.testing.assert_array_equal(state, [1, 2])
     np.testing.assert_array_equal(returned, [1, 2])
 

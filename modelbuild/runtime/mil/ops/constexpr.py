@@ -7,7 +7,8 @@ iOS18 (`ops/defs/iOS18/compression.py`): constexpr_blockwise_shift_scale,
 constexpr_lut_to_dense (per-block palettes, optional vector palettes),
 constexpr_sparse_to_dense with a uint1 mask, and the two-output
 constexpr_lut_to_sparse / constexpr_sparse_blockwise_shift_scale.
-The same op name is told apart by its inputs (iOS16 ops have `shape`).
+constexpr_lut_to_dense and constexpr_sparse_to_dense have one kernel per
+opset: an iOS18 program's ops take the iOS18 forms.
 The program evaluates these ops once, at load time.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..kernel import MIL_OPS, OpContext
+from ..opsets import IOS16, IOS18
 from .reshaping import int_list
 
 _CAST_TYPES = {"fp16": np.float16, "fp32": np.float32}
@@ -52,7 +54,7 @@ def along_axis(op: OpContext, param: Any, data: np.ndarray, axis: Any, name: str
     return param.reshape(shape)
 
 
-@MIL_OPS.register("constexpr_affine_dequantize")
+@MIL_OPS.register("constexpr_affine_dequantize", since=IOS16)
 def constexpr_affine_dequantize(
     op: OpContext, *, quantized_data: np.ndarray, zero_point: Any, scale: Any, axis: Any
 ) -> np.ndarray:
@@ -61,14 +63,14 @@ def constexpr_affine_dequantize(
     return (data - zero) * along_axis(op, scale, data, axis, "scale").astype(np.float32)
 
 
-@MIL_OPS.register("constexpr_cast")
+@MIL_OPS.register("constexpr_cast", since=IOS16)
 def constexpr_cast(op: OpContext, *, source_val: np.ndarray, output_dtype: str) -> np.ndarray:
     if output_dtype not in _CAST_TYPES:
         raise op.value_error(f"output_dtype {output_dtype!r} is not one of {', '.join(_CAST_TYPES)}")
     return source_val.astype(_CAST_TYPES[output_dtype])
 
 
-@MIL_OPS.register("constexpr_blockwise_shift_scale")
+@MIL_OPS.register("constexpr_blockwise_shift_scale", since=IOS18)
 def constexpr_blockwise_shift_scale(
     op: OpContext, *, data: np.ndarray, scale: np.ndarray, offset: Any = None
 ) -> np.ndarray:
@@ -78,7 +80,20 @@ def constexpr_blockwise_shift_scale(
     return values * repeat_blocks(op, scale.astype(np.float32), data.shape, "scale")
 
 
-def _lut_dense(op: OpContext, indices: np.ndarray, lut: np.ndarray, vector_axis: Any) -> np.ndarray:
+@MIL_OPS.register("constexpr_lut_to_dense", since=IOS16)
+def constexpr_lut_to_dense(op: OpContext, *, indices: np.ndarray, lut: np.ndarray, shape: Any) -> np.ndarray:
+    """iOS16: one palette of 2^nbits entries, indices bit-packed in uint8."""
+    dims = int_list(shape)
+    nbits = int(np.log2(lut.size))
+    if 2**nbits != lut.size:
+        raise op.shape_error("the lut must hold 2^nbits entries", lut=lut)
+    return lut.reshape(-1)[unpack_bits(indices, nbits, int(np.prod(dims)))].reshape(dims)
+
+
+@MIL_OPS.register("constexpr_lut_to_dense", since=IOS18)
+def constexpr_lut_to_dense_ios18(
+    op: OpContext, *, indices: np.ndarray, lut: np.ndarray, vector_axis: Any = None
+) -> np.ndarray:
     """iOS18 palettes: lut (*blocks, palette, vector) indexed by indices (*shape)."""
     if lut.ndim != indices.ndim + 2:
         raise op.shape_error("lut must have rank(indices) + 2 dims (*blocks, palette, vector)",
@@ -95,20 +110,17 @@ def _lut_dense(op: OpContext, indices: np.ndarray, lut: np.ndarray, vector_axis:
     return moved.reshape(shape)
 
 
-@MIL_OPS.register("constexpr_lut_to_dense")
-def constexpr_lut_to_dense(
-    op: OpContext, *, indices: np.ndarray, lut: np.ndarray, shape: Any = None, vector_axis: Any = None
-) -> np.ndarray:
-    if shape is None:
-        return _lut_dense(op, indices, lut, vector_axis)
-    dims = int_list(shape)  # iOS16: one palette of 2^nbits entries, indices bit-packed
-    nbits = int(np.log2(lut.size))
-    if 2**nbits != lut.size:
-        raise op.shape_error("the lut must hold 2^nbits entries", lut=lut)
-    return lut.reshape(-1)[unpack_bits(indices, nbits, int(np.prod(dims)))].reshape(dims)
+@MIL_OPS.register("constexpr_sparse_to_dense", since=IOS16)
+def constexpr_sparse_to_dense(op: OpContext, *, nonzero_data: np.ndarray, mask: np.ndarray, shape: Any) -> np.ndarray:
+    """iOS16: the mask bit-packed in uint8, the dense shape given."""
+    dims = int_list(shape)
+    bits = unpack_bits(mask, 1, int(np.prod(dims))).reshape(dims)
+    return constexpr_sparse_to_dense_ios18(op, nonzero_data=nonzero_data, mask=bits)
 
 
-def _sparse_dense(op: OpContext, nonzero_data: np.ndarray, mask: np.ndarray) -> np.ndarray:
+@MIL_OPS.register("constexpr_sparse_to_dense", since=IOS18)
+def constexpr_sparse_to_dense_ios18(op: OpContext, *, nonzero_data: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """iOS18: a uint1 mask of the dense shape; the non-zero values fill its ones in order."""
     keep = mask != 0
     if int(keep.sum()) != nonzero_data.size:
         raise op.shape_error(f"the mask has {int(keep.sum())} ones for {nonzero_data.size} values",
@@ -118,34 +130,23 @@ def _sparse_dense(op: OpContext, nonzero_data: np.ndarray, mask: np.ndarray) -> 
     return dense
 
 
-@MIL_OPS.register("constexpr_sparse_to_dense")
-def constexpr_sparse_to_dense(
-    op: OpContext, *, nonzero_data: np.ndarray, mask: np.ndarray, shape: Any = None
-) -> np.ndarray:
-    if shape is None:
-        return _sparse_dense(op, nonzero_data, mask)
-    dims = int_list(shape)  # iOS16: mask bit-packed in uint8
-    bits = unpack_bits(mask, 1, int(np.prod(dims))).reshape(dims)
-    return _sparse_dense(op, nonzero_data, bits)
-
-
-@MIL_OPS.register("constexpr_lut_to_sparse")
+@MIL_OPS.register("constexpr_lut_to_sparse", since=IOS18)
 def constexpr_lut_to_sparse(
     op: OpContext, *, indices_mask: np.ndarray, indices_nonzero_data: np.ndarray, lut: np.ndarray,
     vector_axis: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    indices = _sparse_dense(op, indices_nonzero_data, indices_mask)
-    dense = _lut_dense(op, indices, lut, vector_axis)
+    indices = constexpr_sparse_to_dense_ios18(op, nonzero_data=indices_nonzero_data, mask=indices_mask)
+    dense = constexpr_lut_to_dense_ios18(op, indices=indices, lut=lut, vector_axis=vector_axis)
     mask = indices_mask
     if lut.shape[-1] > 1:
         mask = np.repeat(mask, lut.shape[-1], axis=int(vector_axis) % mask.ndim)
     return mask, dense[mask != 0].reshape(-1)
 
 
-@MIL_OPS.register("constexpr_sparse_blockwise_shift_scale")
+@MIL_OPS.register("constexpr_sparse_blockwise_shift_scale", since=IOS18)
 def constexpr_sparse_blockwise_shift_scale(
     op: OpContext, *, data_mask: np.ndarray, nonzero_data: np.ndarray, scale: np.ndarray, offset: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    data = _sparse_dense(op, nonzero_data, data_mask)
+    data = constexpr_sparse_to_dense_ios18(op, nonzero_data=nonzero_data, mask=data_mask)
     dense = constexpr_blockwise_shift_scale(op, data=data, scale=scale, offset=offset)
     return data_mask, dense[data_mask != 0].reshape(-1)

@@ -5,6 +5,9 @@ an input size Xin and output size Xout, output i samples input coordinate
 grid[i] (clamped to [0, Xin - 1]), with the sampling modes
 STRICT_ALIGN_CORNERS, ALIGN_CORNERS, DEFAULT, OFFSET_CORNERS, UNALIGN_CORNERS.
 Bilinear interpolation is separable: linear along H, then along W.
+crop_resize has one kernel per opset (iOS15 roi, iOS16 pad_value, iOS17 boxes);
+resize exists from iOS17. upsample_bilinear's iOS16 `half_pixel_centers`
+defaults to iOS15's rule (not align_corners), so one kernel serves both.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..kernel import MIL_OPS, OpContext
+from ..opsets import IOS16, IOS17
 
 SAMPLING_MODES = ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS", "DEFAULT", "OFFSET_CORNERS", "UNALIGN_CORNERS")
 
@@ -185,36 +189,63 @@ def _crops(
     return np.stack(results)
 
 
+def _roi_crops(op: OpContext, x: np.ndarray, roi: Any, settings: tuple, pad_value: Any) -> np.ndarray:
+    """iOS15/16 crops: roi (N, 1, 4|5, 1, 1) boxes every image, or the one its first column names."""
+    rows = np.asarray(roi, np.float64).reshape(np.shape(roi)[0], -1)
+    if rows.shape[1] == 5:
+        return _crops(op, x, rows[:, 1:], [[int(i)] for i in rows[:, 0]], *settings, pad_value)
+    if rows.shape[1] != 4:
+        raise op.shape_error("roi must be (N, 1, 4, 1, 1) or (N, 1, 5, 1, 1)", roi=roi)
+    return _crops(op, x, rows, [list(range(x.shape[0]))] * len(rows), *settings, pad_value)
+
+
 @MIL_OPS.register("crop_resize")
 def crop_resize(
-    op: OpContext, *, x: np.ndarray, roi: Any = None, boxes: Any = None, box_indices: Any = None,
-    target_height: Any = 1, target_width: Any = 1, normalized_coordinates: Any = False, spatial_scale: Any = 1.0,
-    box_coordinate_mode: str = "CORNERS_HEIGHT_FIRST", sampling_mode: str = "DEFAULT", pad_value: Any = None,
+    op: OpContext, *, x: np.ndarray, roi: Any, target_height: Any = 1, target_width: Any = 1,
+    normalized_coordinates: Any = False, spatial_scale: Any = 1.0, box_coordinate_mode: str = "CORNERS_HEIGHT_FIRST",
+    sampling_mode: str = "DEFAULT",
 ) -> np.ndarray:
-    """Bilinear crops of boxes. iOS15/16 `roi` (N, 1, 4|5, 1, 1): every image, or the indexed one,
-    giving (N, B|1, C, th, tw); iOS17 `boxes` (N, 4) with `box_indices`, giving (N, C, th, tw).
+    """iOS15: (N, B|1, C, th, tw) crops of roi; samples outside the image take the nearest edge pixel.
+
     ALIGN_CORNERS grids within a box follow coremltools' tests; the other sampling modes use the
     resize_bilinear grids with [0, Xin - 1] replaced by the box's [start, end]."""
     settings = (target_height, target_width, normalized_coordinates, spatial_scale, box_coordinate_mode,
-                sampling_mode, pad_value)
-    if boxes is not None:
-        flat = np.asarray(boxes, np.float64).reshape(-1, 4)
-        indices = np.arange(len(flat)) if box_indices is None else np.asarray(box_indices).reshape(-1)
-        if indices.size != len(flat) or indices.max(initial=0) >= x.shape[0]:
-            raise op.shape_error("box_indices must hold one image index < B per box", x=x, boxes=flat)
-        return _crops(op, x, flat, [[int(i)] for i in indices], *settings)[:, 0]
-    rows = np.asarray(roi, np.float64).reshape(np.shape(roi)[0], -1)
-    if rows.shape[1] == 5:
-        return _crops(op, x, rows[:, 1:], [[int(i)] for i in rows[:, 0]], *settings)
-    if rows.shape[1] != 4:
-        raise op.shape_error("roi must be (N, 1, 4, 1, 1) or (N, 1, 5, 1, 1)", roi=roi)
-    return _crops(op, x, rows, [list(range(x.shape[0]))] * len(rows), *settings)
+                sampling_mode)
+    return _roi_crops(op, x, roi, settings, pad_value=None)
+
+
+@MIL_OPS.register("crop_resize", since=IOS16)
+def crop_resize_ios16(
+    op: OpContext, *, x: np.ndarray, roi: Any, target_height: Any = 1, target_width: Any = 1,
+    normalized_coordinates: Any = False, spatial_scale: Any = 1.0, box_coordinate_mode: str = "CORNERS_HEIGHT_FIRST",
+    sampling_mode: str = "DEFAULT", pad_value: Any = 0.0,
+) -> np.ndarray:
+    """iOS16: as iOS15, but samples outside the image are pad_value."""
+    settings = (target_height, target_width, normalized_coordinates, spatial_scale, box_coordinate_mode,
+                sampling_mode)
+    return _roi_crops(op, x, roi, settings, pad_value)
+
+
+@MIL_OPS.register("crop_resize", since=IOS17)
+def crop_resize_ios17(
+    op: OpContext, *, x: np.ndarray, boxes: Any, box_indices: Any = None, target_height: Any = 1,
+    target_width: Any = 1, normalized_coordinates: Any = False, spatial_scale: Any = 1.0,
+    box_coordinate_mode: str = "CORNERS_HEIGHT_FIRST", sampling_mode: str = "DEFAULT", pad_value: Any = 0.0,
+) -> np.ndarray:
+    """iOS17: boxes (N, 4), box i cropped from image box_indices[i] (default i), giving (N, C, th, tw)."""
+    flat = np.asarray(boxes, np.float64).reshape(-1, 4)
+    indices = np.arange(len(flat)) if box_indices is None else np.asarray(box_indices).reshape(-1)
+    if indices.size != len(flat) or indices.max(initial=0) >= x.shape[0]:
+        raise op.shape_error("box_indices must hold one image index < B per box", x=x, boxes=flat)
+    settings = (target_height, target_width, normalized_coordinates, spatial_scale, box_coordinate_mode,
+                sampling_mode)
+    return _crops(op, x, flat, [[int(i)] for i in indices], *settings, pad_value)[:, 0]
 
 
 _INTERPOLATIONS = ("LINEAR", "NEAREST_NEIGHBOR")
 
 
-@MIL_OPS.register("resize")
+@MIL_OPS.register("resize", since=IOS17)
 def resize(
     op: OpContext, *, x: np.ndarray, shape: Any, resized_dims: Any, interpolation_mode: str = "LINEAR",
     sampling_mode: str = "DEFAULT",

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..kernel import MIL_OPS, OpContext, variadic
+from ..opsets import IOS18
 from ._torch import to_numpy, to_torch
 
 
@@ -57,7 +58,7 @@ def einsum(op: OpContext, *, values: list[np.ndarray], equation: str) -> np.ndar
                              **{f"values[{i}]": v for i, v in enumerate(values)}) from None
 
 
-@MIL_OPS.register("scaled_dot_product_attention")
+@MIL_OPS.register("scaled_dot_product_attention", since=IOS18)
 def scaled_dot_product_attention(
     op: OpContext, *, query: np.ndarray, key: np.ndarray, value: np.ndarray, attn_mask: Any = None
 ) -> np.ndarray:

@@ -5,8 +5,9 @@ score; boxes are taken in descending score order (iOS15: only scores above
 score_threshold) and a box is dropped when its IoU with an already selected box
 (of the same best class, with per_class_suppression) exceeds iou_threshold.
 Unused output slots hold zeros and index -1.
-iOS15: boxes (n, B, 4), scores (n, B, K) -> boxes, scores, indices, counts.
-iOS17 (no score_threshold): boxes (n, 4, B), scores (n, K, B) -> boxes, scores, indices.
+One kernel per opset (coremltools `iOS15/tensor_operation.py`, `iOS17/tensor_operation.py`):
+iOS15: boxes (n, B, 4), scores (n, B, K), score_threshold -> boxes, scores, indices, counts.
+iOS17: boxes (n, 4, B), scores (n, K, B), no score_threshold -> boxes, scores, indices.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..kernel import MIL_OPS, OpContext
+from ..opsets import IOS17
 
 
 def iou_matrix(boxes: np.ndarray) -> np.ndarray:
@@ -43,30 +45,50 @@ def select_boxes(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, sc
     return chosen
 
 
-@MIL_OPS.register("non_maximum_suppression")
-def non_maximum_suppression(
-    op: OpContext, *, boxes: np.ndarray, scores: np.ndarray, iou_threshold: Any, max_boxes: Any,
-    score_threshold: Any = None, per_class_suppression: Any = False,
-) -> tuple:
-    boxes_last = score_threshold is None  # iOS17 layout: the box dimension last
-    if boxes_last:
+def _suppress(
+    op: OpContext, boxes: np.ndarray, scores: np.ndarray, iou_threshold: Any, max_boxes: Any,
+    score_threshold: Any, per_class_suppression: Any, boxes_last: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes, scores, indices and counts per batch; `boxes_last`: the iOS17 layout, box dimension last."""
+    given = {"boxes": boxes, "scores": scores}
+    if boxes_last and boxes.ndim == scores.ndim == 3:
         boxes, scores = np.swapaxes(boxes, 1, 2), np.swapaxes(scores, 1, 2)
-    if boxes.ndim != 3 or boxes.shape[-1] != 4 or scores.shape[:2] != boxes.shape[:2]:
-        raise op.shape_error("boxes must be (n, B, 4) and scores (n, B, K) (iOS17: (n, 4, B), (n, K, B))",
-                             boxes=boxes, scores=scores)
+    if boxes.ndim != 3 or scores.ndim != 3 or boxes.shape[-1] != 4 or scores.shape[:2] != boxes.shape[:2]:
+        layout = "(n, 4, B) and scores (n, K, B)" if boxes_last else "(n, B, 4) and scores (n, B, K)"
+        raise op.shape_error(f"boxes must be {layout}", **given)
     count = int(max_boxes)
     batches = boxes.shape[0]
     out_boxes = np.zeros((batches, count, 4), np.float32)
     out_scores = np.zeros((batches, count, scores.shape[-1]), np.float32)
     out_indices = np.full((batches, count), -1, np.int32)
     counts = np.zeros(batches, np.int32)
+    threshold = None if score_threshold is None else float(score_threshold)
     for b in range(batches):
-        chosen = select_boxes(boxes[b], scores[b].astype(np.float64), float(iou_threshold),
-                              None if boxes_last else float(score_threshold), count, bool(per_class_suppression))
+        chosen = select_boxes(boxes[b], scores[b].astype(np.float64), float(iou_threshold), threshold, count,
+                              bool(per_class_suppression))
         counts[b] = len(chosen)
         out_boxes[b, :len(chosen)] = boxes[b, chosen]
         out_scores[b, :len(chosen)] = scores[b, chosen]
         out_indices[b, :len(chosen)] = chosen
     if boxes_last:
-        return np.swapaxes(out_boxes, 1, 2), np.swapaxes(out_scores, 1, 2), out_indices
+        out_boxes, out_scores = np.swapaxes(out_boxes, 1, 2), np.swapaxes(out_scores, 1, 2)
     return out_boxes, out_scores, out_indices, counts
+
+
+@MIL_OPS.register("non_maximum_suppression")
+def non_maximum_suppression(
+    op: OpContext, *, boxes: np.ndarray, scores: np.ndarray, iou_threshold: Any, score_threshold: Any,
+    max_boxes: Any, per_class_suppression: Any = False,
+) -> tuple:
+    """iOS15: boxes (n, B, 4), scores (n, B, K); four outputs, the last the number of boxes kept."""
+    return _suppress(op, boxes, scores, iou_threshold, max_boxes, score_threshold, per_class_suppression,
+                     boxes_last=False)
+
+
+@MIL_OPS.register("non_maximum_suppression", since=IOS17)
+def non_maximum_suppression_ios17(
+    op: OpContext, *, boxes: np.ndarray, scores: np.ndarray, iou_threshold: Any, max_boxes: Any,
+    per_class_suppression: Any = False,
+) -> tuple:
+    """iOS17: boxes (n, 4, B), scores (n, K, B), no score_threshold; three outputs (no counts)."""
+    return _suppress(op, boxes, scores, iou_threshold, max_boxes, None, per_class_suppression, boxes_last=True)[:3]

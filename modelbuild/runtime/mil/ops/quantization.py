@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 
 from ..kernel import MIL_OPS, OpContext
+from ..opsets import IOS17
 from .constexpr import along_axis
 
 _RANGES = {"int8": (-128, 127, np.int8), "uint8": (0, 255, np.uint8)}
 
 
-@MIL_OPS.register("quantize")
+@MIL_OPS.register("quantize", since=IOS17)
 def quantize(
     op: OpContext, *, input: np.ndarray, scale: Any, output_dtype: str, zero_point: Any = None, axis: Any = None
 ) -> np.ndarray:
@@ -30,7 +31,7 @@ def quantize(
     return np.clip(scaled, low, high).astype(dtype)
 
 
-@MIL_OPS.register("dequantize")
+@MIL_OPS.register("dequantize", since=IOS17)
 def dequantize(op: OpContext, *, input: np.ndarray, scale: Any, zero_point: Any = None, axis: Any = None) -> np.ndarray:
     data = input.astype(np.float32)
     axis_ = 0 if axis is None else axis

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..kernel import MIL_OPS, OpContext, variadic
+from ..opsets import IOS16, IOS17, IOS18
 
 
 def int_list(value: Any) -> list[int]:
@@ -28,11 +29,13 @@ def normalize_axes(op: OpContext, axes: Any, rank: int) -> list[int]:
     return result
 
 
-@MIL_OPS.register("reshape")
-def reshape(op: OpContext, *, x: np.ndarray, shape: Any) -> np.ndarray:
-    """Target dims: positive sizes, one -1 (inferred), 0 (x's dim at the same place counted from
-    the right, or 1 past x's rank: iOS17's rule, which equals iOS15's when the lengths agree)."""
+def _reshape(op: OpContext, x: np.ndarray, shape: Any, zeros_from_right: bool) -> np.ndarray:
+    """Target dims: positive sizes, one -1 (inferred), 0 (x's dim at the same place: iOS15 needs as
+    many dims as x; `zeros_from_right`, iOS17, counts from the right, 1 past x's rank)."""
     target = int_list(shape)
+    if 0 in target and not zeros_from_right and len(target) != x.ndim:
+        raise op.shape_error(f"a 0 in shape {target} needs as many dims as x has (rank {x.ndim}; iOS17 "
+                             "counts the dims from the right)", x=x)
     offset = x.ndim - len(target)
     target = [(x.shape[i + offset] if i + offset >= 0 else 1) if d == 0 else d for i, d in enumerate(target)]
     known = int(np.prod([d for d in target if d != -1]))
@@ -43,7 +46,17 @@ def reshape(op: OpContext, *, x: np.ndarray, shape: Any) -> np.ndarray:
     return np.reshape(x, target)
 
 
-@MIL_OPS.register("reshape_like")
+@MIL_OPS.register("reshape")
+def reshape(op: OpContext, *, x: np.ndarray, shape: Any) -> np.ndarray:
+    return _reshape(op, x, shape, zeros_from_right=False)
+
+
+@MIL_OPS.register("reshape", since=IOS17)
+def reshape_ios17(op: OpContext, *, x: np.ndarray, shape: Any) -> np.ndarray:
+    return _reshape(op, x, shape, zeros_from_right=True)
+
+
+@MIL_OPS.register("reshape_like", since=IOS16)
 @variadic("ref_tensors")
 def reshape_like(op: OpContext, *, x: np.ndarray, ref_tensors: list[Any], begins: Any, ends: Any,
                  end_masks: Any) -> np.ndarray:
@@ -51,7 +64,7 @@ def reshape_like(op: OpContext, *, x: np.ndarray, ref_tensors: list[Any], begins
     shape: list[int] = []
     for ref, begin, end, mask in zip(ref_tensors, int_list(begins), int_list(ends), np.asarray(end_masks).reshape(-1)):
         shape += list(np.shape(ref)[begin:] if mask else np.shape(ref)[begin:end])
-    return reshape(op, x=x, shape=shape)
+    return _reshape(op, x, shape, zeros_from_right=True)
 
 
 @MIL_OPS.register("transpose")
@@ -131,7 +144,7 @@ def slice_by_index(
     return np.asarray(x[slice_index(op, x, begin, end, stride, begin_mask, end_mask, squeeze_mask)])
 
 
-@MIL_OPS.register("slice_update")
+@MIL_OPS.register("slice_update", since=IOS18)
 def slice_update(
     op: OpContext, *, x: np.ndarray, update: Any, begin: Any, end: Any, stride: Any = None,
     begin_mask: Any = None, end_mask: Any = None, squeeze_mask: Any = None,
@@ -195,7 +208,7 @@ def pixel_shuffle(op: OpContext, *, x: np.ndarray, upscale_factor: Any) -> np.nd
     return y.reshape(n, c // (f * f), h * f, w * f)
 
 
-@MIL_OPS.register("pixel_unshuffle")
+@MIL_OPS.register("pixel_unshuffle", since=IOS16)
 def pixel_unshuffle(op: OpContext, *, x: np.ndarray, downscale_factor: Any) -> np.ndarray:
     f = int(downscale_factor)
     _block_check(op, x, 1, f)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..kernel import MIL_OPS, OpContext, variadic
+from ..opsets import IOS16
 from .reshaping import int_list, normalize_axes
 
 
@@ -94,7 +95,7 @@ def fill(op: OpContext, *, shape: Any, value: Any = 0.0) -> np.ndarray:
     return np.full(int_list(shape), value, dtype=op.output_dtype())
 
 
-@MIL_OPS.register("fill_like")
+@MIL_OPS.register("fill_like", since=IOS16)
 def fill_like(op: OpContext, *, ref_tensor: Any, value: Any = 0.0) -> np.ndarray:
     return np.full(np.shape(ref_tensor), value, dtype=op.output_dtype())
 

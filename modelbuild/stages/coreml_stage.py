@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from modelbuild.recipe import Recipe
+from modelbuild.recipe.features import input_features, output_features
 
 
 def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, target: Path) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def _convert(recipe: Recipe, root: Path, variant: str, onnx_path: Path) -> Any:
         onnx_path=onnx_path if spec.frontend == "onnx" else None,
         torch_model=torch_model,
         inputs=input_features(recipe, variant),
-        outputs=output_features(recipe, variant, onnx_path, root),
+        outputs=output_features(recipe, variant, _output_shapes(recipe, onnx_path, root, spec.frontend)),
         format=spec.format,
         minimum_deployment_target=spec.minimum_deployment_target,
         compute_precision=spec.compute_precision,
@@ -88,59 +89,6 @@ def calibration_inputs(recipe: Recipe, root: Path, variant: str) -> list[dict[st
             for sample in make_samples(recipe, root) if sample.shape_label == "default"]
 
 
-def input_features(recipe: Recipe, variant: str) -> list:
-    """The recipe's inputs as modelbuild.coreml FeatureSpecs (images where the variant says so)."""
-    from modelbuild.coreml import FeatureSpec, ImageInput
-
-    images = recipe.coreml[variant].image_inputs
-    fixed = recipe.coreml[variant].fixed_shape
-    features = []
-    for name, spec in recipe.inputs.items():
-        image = images.get(name)
-        features.append(FeatureSpec(
-            name=name, shape=tuple(spec.shape), description=spec.description,
-            image=None if image is None else ImageInput(
-                scale=image.scale, bias=_bias(image), color_layout=image.color_layout,
-                channel_scale=None if image.channel_scale is None else tuple(image.channel_scale)),
-            flexible=None if fixed else flexible(spec), dtype=spec.dtype))
-    return features
-
-
-def flexible(spec):
-    """An input's flexible shapes as a modelbuild.coreml Range or Enumerated (None when it has none)."""
-    from modelbuild.coreml.flexible import Enumerated, Range
-
-    if spec.flexible is None:
-        return None
-    if spec.flexible.enumerated is not None:
-        return Enumerated(shapes=tuple(tuple(s) for s in spec.flexible.enumerated), default=tuple(spec.shape))
-    return Range(dim_ranges=tuple((low_high[0], low_high[1], size) if (low_high := spec.flexible.range.get(d))
-                                  else None for d, size in enumerate(spec.shape)))
-
-
-def output_features_without_shapes(recipe: Recipe, variant: str) -> list:
-    """The outputs' names and image declarations (what the route checks look at), shapes left empty."""
-    return output_features(recipe, variant, shapes={name: () for name in recipe.outputs})
-
-
-def output_features(recipe: Recipe, variant: str, onnx_path: Path | None = None, root: Path | None = None,
-                    shapes: dict[str, tuple[int, ...]] | None = None) -> list:
-    """The recipe's outputs as FeatureSpecs, with shapes given or found by `_output_shapes`."""
-    from modelbuild.coreml import FeatureSpec, ImageOutput
-
-    images = recipe.coreml[variant].image_outputs
-    if shapes is None:
-        shapes = _output_shapes(recipe, onnx_path, root, recipe.coreml[variant].frontend)
-    features = []
-    for name, spec in recipe.outputs.items():
-        image = images.get(name)
-        features.append(FeatureSpec(
-            name=name, shape=shapes[name], description=spec.description,
-            image=None if image is None else ImageOutput(
-                scale=image.scale, bias=_bias(image), color_layout=image.color_layout)))
-    return features
-
-
 def metadata(recipe: Recipe):
     """The recipe's description and metadata as a modelbuild.coreml Metadata."""
     from modelbuild import __version__
@@ -159,11 +107,6 @@ def classifier(recipe: Recipe, root: Path):
     spec = recipe.classifier
     return Classifier(labels=tuple(resolve_labels(spec.labels, root)), predicted_feature_name=spec.predicted_feature_name,
                       probabilities_output=spec.probabilities_output, add_softmax=spec.add_softmax)
-
-
-def _bias(image) -> tuple[float, ...]:
-    channels = 1 if image.color_layout == "GRAYSCALE" else 3
-    return tuple(image.bias) if image.bias is not None else (0.0,) * channels
 
 
 def _output_shapes(recipe: Recipe, onnx_path: Path, root: Path | None, frontend: str) -> dict[str, tuple[int, ...]]:

@@ -11,7 +11,7 @@ from modelbuild.coreml.flexible import flexible_support_problem
 from modelbuild.recipe.features import input_features, output_features_without_shapes
 from modelbuild.recipe.schema import (FORMAT_SUFFIX, MLPROGRAM_TARGETS, NEURALNETWORK_TARGETS, PLAIN_FILE_NAME,
                                      CoreMLVariant, Recipe, is_plain_file_name)
-from modelbuild.shapes import allows
+from modelbuild.recipe.shapes import allows
 
 Problem = tuple[tuple, str]
 ARTIFACT_SUFFIXES = (".onnx", ".mlmodel", ".mlpackage")

@@ -12,14 +12,13 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from modelbuild.patches import ALWAYS_APPLIED, patches_markdown
 from modelbuild.recipe.schema import Recipe
+from modelbuild.surgery.reference import steps_markdown
 
 
 def reference_markdown() -> str:
     """What README.md embeds: the recipe reference, then the surgery steps, then the model patches."""
-    from modelbuild.patches import ALWAYS_APPLIED, patches_markdown
-    from modelbuild.surgery.reference import steps_markdown
-
     always = ", ".join(f"`{patch['step']}`" for patch in ALWAYS_APPLIED)
     return (recipe_reference_markdown() + "\n### Surgery steps\n\nListed under `onnx.surgery` or "
             "`coreml.<variant>.surgery` as mappings with a `step` id and the step's keys, applied in order.\n\n"

@@ -20,11 +20,15 @@ from modelbuild import atomic, metrics
 from modelbuild.feeds import generated_inputs
 from modelbuild.recipe import Recipe
 from modelbuild.recipe.schema import Tolerance
+from modelbuild.recipe.shapes import onnx_dynamic_axes
+from modelbuild.shared_model import default_outputs, shared_model
+from modelbuild.sizes import artifact_sizes
+from modelbuild.stages.onnx_dynamo import export_dynamo
+from modelbuild.stages.onnx_errors import OnnxExportError
+from modelbuild.stages.onnx_symbolics import extra_symbolics
+from modelbuild.surgery import apply_steps
+from modelbuild.validation.runners import OnnxRunner
 from modelbuild.validation.tolerances import checks
-
-
-class OnnxExportError(RuntimeError):
-    """The export failed, the checker refused the file, or onnxruntime disagrees with the reference."""
 
 
 def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
@@ -36,13 +40,9 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
     started = time.perf_counter()
     feeds = generated_inputs(recipe)
     if recipe.model.onnx is None:
-        from modelbuild.shared_model import default_outputs, shared_model
-
         model = shared_model(recipe, root)
         expected, reference = default_outputs(recipe, root), "PyTorch"
     else:
-        from modelbuild.validation.runners import OnnxRunner
-
         source = root / recipe.model.onnx
         expected, reference = list(OnnxRunner(source).run(feeds).values()), "the source ONNX file"
     if len(expected) != len(recipe.outputs):
@@ -62,7 +62,6 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
             hint = _conditioning_hint(model, feeds, expected) if recipe.model.onnx is None else ""
             raise OnnxExportError(f"onnxruntime disagrees with {reference} on the example inputs: "
                                   f"{'; '.join(misses)}{hint}")
-    from modelbuild.sizes import artifact_sizes
 
     return {"opset": recipe.onnx.opset, "reference": reference,
             "max_abs_error_vs_reference": {name: f["max_abs"] for name, f in figures.items()},
@@ -86,8 +85,6 @@ def _misses(recipe: Recipe, figures: dict[str, dict[str, float]]) -> list[str]:
 def apply_onnx_surgery(path: Path, steps: list) -> None:
     """Rewrite the ONNX file at `path` with the recipe's surgery steps, in order."""
     import onnx
-
-    from modelbuild.surgery import apply_steps
 
     onnx.save(apply_steps(onnx.load(str(path)), steps), str(path))
 
@@ -127,14 +124,9 @@ def _conditioning_hint(model, feeds: dict[str, np.ndarray], expected: list[np.nd
 def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> None:
     """Export with the recipe's exporter: the TorchScript one (below, with `onnx_symbolics`) or dynamo (modelbuild.stages.onnx_dynamo)."""
     if recipe.onnx.exporter == "dynamo":
-        from modelbuild.stages.onnx_dynamo import export_dynamo
-
         export_dynamo(model, feeds, recipe, path)
         return
     import torch
-
-    from modelbuild.shapes import onnx_dynamic_axes
-    from modelbuild.stages.onnx_symbolics import extra_symbolics
 
     with warnings.catch_warnings(), extra_symbolics(recipe.onnx.opset), _declared_inputs_only(model, recipe):
         warnings.simplefilter("ignore")
@@ -188,8 +180,6 @@ def _check(path: Path) -> None:
 def _compare(path: Path, feeds: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """onnxruntime on the file (inputs and outputs by position); per output its max abs difference, scale and
     shape."""
-    from modelbuild.validation.runners import OnnxRunner
-
     got = OnnxRunner(path).run(feeds).values()
     return {name: {"max_abs": metrics.max_abs_error(value, expected[name]), "scale": metrics.scale(expected[name]),
                    "shape": [int(d) for d in value.shape]} for name, value in zip(expected, got)}

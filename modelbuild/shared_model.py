@@ -27,12 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from modelbuild import fingerprint
+from modelbuild import fingerprint, torch_model
 from modelbuild.feeds import generated_inputs
 from modelbuild.file_deps import model_file_deps
 from modelbuild.project import Loaded
 from modelbuild.recipe import Recipe
-from modelbuild.torch_model import build_model
 
 KEEP = 2  # models kept per process (ResNet50 is ~100 MB): a build goes recipe by recipe
 
@@ -84,7 +83,7 @@ def _entry(recipe: Recipe, root: Path) -> _Entry:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = build_model(recipe, root)
+        model = torch_model.build_model(recipe, root)
     for message in caught:
         warnings.warn_explicit(message.message, message.category, message.filename, message.lineno)
     _MODELS[key] = entry = _Entry(model, list(caught), _state(model))

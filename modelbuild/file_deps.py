@@ -1,14 +1,27 @@
-"""The project files each stage reads: what its doit task lists as file_dep, and its cache key hashes.
+"""What each stage reads besides its fingerprint: the files its doit task lists as file_dep, the upstream
+stages whose artifacts it reads; its cache key hashes them (`StageInputs`).
 
 Paths are relative to the project root when inside it (`in_project`), so that a moved or copied
 checkout keeps its build state and every clone computes the same cache keys.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelbuild import fingerprint
 from modelbuild.project import Loaded
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """What a stage reads besides its fingerprint: files (as doit's file_dep), upstream stages
+    ((recipe, stage key) pairs whose artifacts it reads), recipes whose PyTorch model it runs.
+    `modelbuild.tasks` declares them with the stage's task; `modelbuild.cache.keys` hashes them."""
+
+    files: tuple[str, ...] = ()
+    upstream: tuple[tuple[str, str], ...] = ()
+    models: tuple[str, ...] = ()
 
 
 def in_project(item: Loaded, path: Path) -> str:

@@ -18,9 +18,9 @@ from typing import Any, Callable
 from doit.exceptions import TaskFailed
 
 from modelbuild import fingerprint, manifest, verify
-from modelbuild.cache.keys import StageInputs
 from modelbuild.cache.stage import SharedStage
 from modelbuild.diagnostics import BuildWarning
+from modelbuild.file_deps import StageInputs
 from modelbuild.stage_records import not_intact, record_built, stat_cache
 
 _SHOWN_WARNINGS: set[str] = set()

@@ -26,9 +26,8 @@ from doit.exceptions import TaskFailed
 from doit.tools import config_changed, result_dep
 
 from modelbuild import atomic, fingerprint
-from modelbuild.cache.keys import StageInputs
 from modelbuild.file_checker import HashCachingChecker
-from modelbuild.file_deps import compression_deps, in_project, labels_deps, model_file_deps
+from modelbuild.file_deps import StageInputs, compression_deps, in_project, labels_deps, model_file_deps
 from modelbuild.manifest import manifest_is_current, repair_manifest
 from modelbuild.project import Loaded, load_project
 from modelbuild.recipe import Recipe, RecipeError

@@ -14,27 +14,18 @@ import hashlib
 import json
 import os
 import platform
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelbuild import manifest
 from modelbuild.verify import sha256_file
 
+if TYPE_CHECKING:
+    from modelbuild.file_deps import StageInputs
+
 FORMAT = 1
 ORIGIN_VARIABLE = "MODELBUILD_PROJECT_ORIGIN"  # set by cluster workers, which build in a mirror of the project
 _FILE_HASHES: dict[tuple, str] = {}
-
-
-@dataclass(frozen=True)
-class StageInputs:
-    """What a stage reads besides its fingerprint: files (as doit's file_dep), upstream stages
-    ((recipe, stage key) pairs whose artifacts it reads), recipes whose PyTorch model it runs.
-    `modelbuild.tasks` declares them with the stage's task."""
-
-    files: tuple[str, ...] = ()
-    upstream: tuple[tuple[str, str], ...] = ()
-    models: tuple[str, ...] = ()
 
 
 def stage_key(item, key: str, stage_fingerprint: dict[str, Any], inputs: StageInputs) -> str | None:

@@ -18,15 +18,15 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelbuild import atomic, manifest, verify
-from modelbuild.cache.config import CacheConfigError, load_config
-from modelbuild.cache.keys import StageInputs, stage_key
-from modelbuild.cache.store import CacheUnavailable, Store, blobs_of, make_entry
 from modelbuild.hashing import artifact_sha256
 from modelbuild.stage_records import record_built
 from modelbuild.verify import sha256_file
+
+if TYPE_CHECKING:
+    from modelbuild.file_deps import StageInputs
 
 CACHE_ONLY_VARIABLE = "MODELBUILD_CACHE_ONLY"
 KEY_SUFFIX = ".cache-key"
@@ -70,6 +70,8 @@ class SharedStage:
         self.store, self.problem = open_store(item.root)
         self.cache_key = None
         try:
+            from modelbuild.cache.keys import stage_key  # when a stage runs: task creation imports this module
+
             self.cache_key = stage_key(item, key, stage_fingerprint, inputs)
         except Exception as err:  # a key that cannot be computed costs the cache, never the build
             if self.store is not None:
@@ -162,6 +164,10 @@ class SharedStage:
 
 def open_store(root: Path):
     """(Store, None) for the project's cache, or (None, why there is none)."""
+    # as stage_key: the configuration (tomllib) and the store are read when a stage runs, never by a no-op build
+    from modelbuild.cache.config import CacheConfigError, load_config
+    from modelbuild.cache.store import CacheUnavailable, Store
+
     try:
         config = load_config(root)
     except CacheConfigError as err:
@@ -189,6 +195,8 @@ def _unusable(what: str, reason: str) -> str:
 
 def upload(store, cache_key: str, recipe: str, stage: str, record: dict[str, Any] | None, outputs: list[Path]) -> bool:
     """Upload a built stage under `cache_key` (blobs first, the entry last); False if it was there already."""
+    from modelbuild.cache.store import blobs_of, make_entry  # as in open_store
+
     if record is None or record.get("outcome") != "built" or store.read_entry(cache_key) is not None:
         return False
     entry = make_entry(cache_key, recipe, stage, record, outputs)

@@ -1,4 +1,8 @@
-"""The `modelbuild` command line: build, check, schema, inspect, predict, cache."""
+"""The `modelbuild` command line: build, check, schema, inspect, predict, cache.
+
+A command imports what only it needs inside its function: the recipe schema (pydantic), doit and the
+runtime (numpy) are not loaded by `modelbuild inspect`, `modelbuild cache` or `--help`.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +10,13 @@ import json
 import os
 import sys
 from pathlib import Path
+
+from modelbuild.build_lock import NO_WAIT_VARIABLE
+from modelbuild.cache import commands
+from modelbuild.cache.config import CacheConfigError, parse_size
+from modelbuild.cluster import ClusterError, build_on_cluster
+from modelbuild.inspection import InspectError, describe_file
+from modelbuild.references import ModelBuildError, import_factory, import_object
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -31,8 +42,6 @@ def _check(args: argparse.Namespace) -> int:
 
 def _import_problems(recipe) -> list[str]:
     """Import what the recipe names (model factory, labels): what a build would fail on first."""
-    from modelbuild.torch_model import ModelBuildError, import_factory, import_object
-
     imports = []
     if recipe.model.factory is not None:
         imports.append(lambda: import_factory(recipe.model.factory))
@@ -60,8 +69,6 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from modelbuild.inspection import InspectError, describe_file
-
     try:
         text = describe_file(Path(args.path))
     except InspectError as err:
@@ -84,13 +91,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    import os
-
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
     from modelbuild import tasks
-    from modelbuild.build_lock import NO_WAIT_VARIABLE
 
     if args.no_wait:
         os.environ[NO_WAIT_VARIABLE] = "1"
@@ -101,8 +105,6 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _build_on_cluster(args: argparse.Namespace) -> int:
-    from modelbuild.cluster import ClusterError, build_on_cluster
-
     if args.processes:
         print("modelbuild build: --scheduler and -n do not go together (the cluster's workers build in parallel)",
               file=sys.stderr)
@@ -115,9 +117,6 @@ def _build_on_cluster(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from modelbuild.cache import commands
-    from modelbuild.cache.config import CacheConfigError, parse_size
-
     root = Path.cwd()
     try:
         if args.action == "status":

@@ -23,6 +23,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from modelbuild.cache.config import URL_VARIABLE, CacheConfigError, load_config
+from modelbuild.cache.keys import ORIGIN_VARIABLE
+
 PRIVATE = ("artifacts", ".doit.db", ".modelbuild.lock")  # not mirrored: each worker has its own (prefixes)
 OUTPUT_TAIL = 6000
 
@@ -34,8 +37,6 @@ class ClusterError(RuntimeError):
 def build_recipe_on_worker(root: str, recipe: str, environment: dict[str, str]) -> dict[str, Any]:
     """Dask task: build one recipe in a mirror of the project at `root`, in a fresh process; its exit code
     and the tail of its output."""
-    from modelbuild.cache.keys import ORIGIN_VARIABLE
-
     started = time.perf_counter()
     mirror = Path(tempfile.mkdtemp(prefix=f"modelbuild-{recipe}-"))
     try:
@@ -78,8 +79,6 @@ def _worker_address() -> str:
 
 def build_on_cluster(scheduler: str, root: Path, targets: list[str], write: Callable[[str], None] = print) -> int:
     """Build the recipes named by `targets` (every recipe if none) on the cluster, then restore them here."""
-    from modelbuild.cache.config import URL_VARIABLE, CacheConfigError, load_config
-
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -127,7 +126,7 @@ def build_on_cluster(scheduler: str, root: Path, targets: list[str], write: Call
 
 def _recipes(root: Path, targets: list[str]) -> list[str]:
     """Recipe names from 'name' or 'build:name' targets (every recipe of the project when there are none)."""
-    from modelbuild.project import load_project
+    from modelbuild.project import load_project  # the recipe schema: Dask workers import this module too
 
     known = [item.name for item in load_project(root)]
     names = [target.removeprefix("build:") for target in targets] or known
@@ -142,6 +141,6 @@ def _local_build(targets: list[str]) -> int:
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
-    from modelbuild import tasks
+    from modelbuild import tasks  # doit and the recipe schema, as above
 
     return DoitMain(ModuleTaskLoader(tasks)).run(["run", *targets])

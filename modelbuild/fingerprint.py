@@ -69,9 +69,12 @@ def coreml_fingerprint(recipe: Recipe, variant: str) -> dict[str, Any]:
 
 
 # The modules whose code decides a compressed artifact's bytes (a k-means change must rebuild it).
-COMPRESSION_MODULES = ("modelbuild/coreml/kmeans.py", "modelbuild/coreml/compression.py",
-                       "modelbuild/coreml/importance.py", "modelbuild/coreml/weight_selection.py",
-                       "modelbuild/surgery/coreml_weights.py")
+COMPRESSION_MODULES = ("modelbuild/recipe/compression.py", "modelbuild/coreml/kmeans.py",
+                       "modelbuild/coreml/compression.py", "modelbuild/coreml/importance.py",
+                       "modelbuild/coreml/weight_selection.py", "modelbuild/surgery/coreml_weights.py")
+
+# The module that makes the samples validation and the agreement matrix compare on (outside modelbuild.validation).
+SAMPLE_MODULES = ("modelbuild/samples.py",)
 
 
 @lru_cache(maxsize=None)
@@ -90,6 +93,7 @@ def validation_fingerprint(recipe: Recipe) -> dict[str, Any]:
             "classifier": recipe.classifier and _dump(recipe.classifier),
             "coreml": {name: _dump(spec) for name, spec in recipe.coreml.items()},
             "runtime": runtime.source_digest(), "validation": source_digest("modelbuild.validation"),
+            "samples": modules_digest(SAMPLE_MODULES),
             "tools": {name: tool_version(name) for name in ("onnxruntime", "coremltools")}}
 
 
@@ -97,7 +101,8 @@ def agreement_fingerprint(recipe: Recipe, models: list[tuple[str, str, str]]) ->
     """What the agreement matrix reads: its section, the resolved models, and the code that judges."""
     return {"agreement": _dump(recipe.agreement), "models": models,
             "classifier": recipe.classifier and _dump(recipe.classifier),
-            "validation": source_digest("modelbuild.validation"), "runtime": runtime.source_digest()}
+            "validation": source_digest("modelbuild.validation"), "samples": modules_digest(SAMPLE_MODULES),
+            "runtime": runtime.source_digest()}
 
 
 @lru_cache(maxsize=None)

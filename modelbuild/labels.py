@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelbuild.recipe.schema import Labels
+from modelbuild.references import import_object
 
 
 def resolve_labels(labels: Labels, root: Path) -> list[str]:
@@ -13,8 +14,6 @@ def resolve_labels(labels: Labels, root: Path) -> list[str]:
         values = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         where = str(path)
     else:
-        from modelbuild.torch_model import import_object
-
         value = import_object(labels.python, field="classifier.labels.python")
         values = value() if callable(value) else value
         where = labels.python

@@ -27,7 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from modelbuild import fingerprint
+from modelbuild import fingerprint, torch_model
+from modelbuild.feeds import generated_inputs
+from modelbuild.file_deps import model_file_deps
+from modelbuild.project import Loaded
 from modelbuild.recipe import Recipe
 
 KEEP = 2  # models kept per process (ResNet50 is ~100 MB): a build goes recipe by recipe
@@ -54,8 +57,6 @@ def default_outputs(recipe: Recipe, root: Path) -> list[np.ndarray]:
     entry = _entry(recipe, root)
     if entry.outputs is None:
         import torch
-
-        from modelbuild.feeds import generated_inputs
 
         with torch.no_grad():
             result = entry.model(*(torch.from_numpy(v) for v in generated_inputs(recipe).values()))
@@ -88,11 +89,10 @@ def _entry(recipe: Recipe, root: Path) -> _Entry:
         for message in entry.warnings:
             warnings.warn_explicit(message.message, message.category, message.filename, message.lineno)
         return entry
-    from modelbuild.torch_model import build_model
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = build_model(recipe, root)
+        model = torch_model.build_model(recipe, root)
     for message in caught:
         warnings.warn_explicit(message.message, message.category, message.filename, message.lineno)
     _MODELS[key] = entry = _Entry(model, list(caught), _state(model))
@@ -103,12 +103,9 @@ def _entry(recipe: Recipe, root: Path) -> _Entry:
 
 def model_key(recipe: Recipe, root: Path) -> str:
     """What the model is built from: the model fingerprint and the stat of each file it reads."""
-    from modelbuild.project import Loaded
-    from modelbuild.tasks import model_file_deps  # the files doit tracks for the model
-
     root = Path(root).resolve()
     files = {}
-    for name in model_file_deps(Loaded.of(recipe, root)):
+    for name in model_file_deps(Loaded.of(recipe, root)):  # the files doit tracks for the model
         path = root / name
         try:
             info = path.stat()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
+from modelbuild.quiet import coremltools
+
 
 def artifact_sizes(path: Path) -> dict[str, int]:
     """{"size_bytes": ..., "weights_bytes": ...} of a model file or package."""
@@ -27,8 +29,6 @@ def artifact_sizes(path: Path) -> dict[str, int]:
 
 
 def _mlmodel_weight_bytes(path: Path) -> int:
-    from modelbuild.quiet import coremltools
-
     spec = coremltools().utils.load_spec(str(path))
     return sum(weight_params_bytes(params) for params in weight_params(spec))
 

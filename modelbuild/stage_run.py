@@ -17,19 +17,23 @@ from typing import Any, Callable
 
 from doit.exceptions import TaskFailed
 
-from modelbuild import atomic, fingerprint, manifest, verify
+from modelbuild import fingerprint, manifest, verify
 from modelbuild.cache.stage import SharedStage
 from modelbuild.diagnostics import BuildWarning
+from modelbuild.file_deps import StageInputs
+from modelbuild.stage_records import not_intact, record_built, stat_cache
 
 _SHOWN_WARNINGS: set[str] = set()
 
 
 def run_stage(item, key: str, outputs: list[Path], stage: str, args: tuple, stage_fingerprint: dict[str, Any],
-              requires: tuple[str, ...] = (), terminal: bool = False) -> dict[str, str] | TaskFailed:
+              inputs: StageInputs, requires: tuple[str, ...] = (),
+              terminal: bool = False) -> dict[str, str] | TaskFailed:
     """doit action: run one stage, record it and what it wrote, print one summary line; return the outcome.
 
     `stage`: 'module:function', imported only when the stage runs (task creation stays light).
     `outputs`: the files the stage writes, the artifact first (its digest is the task's result).
+    `inputs`: what the stage reads besides its fingerprint (files, upstream stages): its cache key hashes them.
     `requires`: stages whose last outcome must be "built" first (an ONNX-fed variant needs the export).
     `terminal`: fail the doit task on failure (validation, agreement) instead of only recording it.
     A failure is one line naming the recipe file and the stage (MODELBUILD_TRACEBACK=1 raises instead).
@@ -37,7 +41,7 @@ def run_stage(item, key: str, outputs: list[Path], stage: str, args: tuple, stag
     artifact = outputs[0]
     print(f"    why: {why_rerun(item, key, outputs, stage_fingerprint)}")
     started = time.perf_counter()
-    shared = SharedStage(item, key, outputs, stage_fingerprint)  # the remote cache (modelbuild.cache), if any
+    shared = SharedStage(item, key, outputs, stage_fingerprint, inputs)  # the remote cache (modelbuild.cache), if any
     restored = shared.restore()
     if restored is not None:
         return restored
@@ -66,18 +70,6 @@ def run_stage(item, key: str, outputs: list[Path], stage: str, args: tuple, stag
     print(f"    {artifact.relative_to(item.root)}  ({time.perf_counter() - started:.1f} s)")
     shared.built()
     return result
-
-
-def record_built(item, key: str, outputs: list[Path], record: dict[str, Any]) -> dict[str, str]:
-    """Record a stage whose outputs are in place (built, or restored from the cache): the digest file beside an
-    .mlpackage, the record, the stat cache. The doit result: the outcome and the artifact's digest."""
-    artifact = outputs[0]
-    digest = record.get("sha256") or record["package_digest"]
-    if artifact.suffix == ".mlpackage":
-        atomic.write_text(artifact.with_name(artifact.name + ".sha256"), digest + "\n")
-    manifest.write_record(item.artifact_dir, item.name, key, record)
-    verify.StatCache(stat_cache_file(item.artifact_dir, key)).remember(outputs)
-    return {"outcome": "built", "sha256": digest}
 
 
 def _function(reference: str) -> Callable:
@@ -114,57 +106,7 @@ def verdict(item, key: str) -> TaskFailed | None:
 def outputs_intact(item, key: str, outputs: list[Path]) -> Callable[[], bool]:
     """doit uptodate check: the last run built, and what it wrote is still there, unchanged (a failed or
     tampered stage runs again)."""
-    return lambda: _not_intact(manifest.read_record(item.artifact_dir, key), outputs, _cache(item, key)) is None
-
-
-def _not_intact(record: dict[str, Any] | None, outputs: list[Path], cache: verify.StatCache | None) -> str | None:
-    """Why a stage's outputs are not what its record says (None when they are)."""
-    if record is None:
-        return "first build"
-    if record.get("outcome") == "stale":
-        return record.get("error", "its output changed")
-    if record.get("outcome") != "built":
-        return "the last attempt failed"
-    recorded = {record.get("file"): record, **record.get("outputs", {})}
-    for path in outputs:
-        reason = verify.changed(path, recorded.get(path.name, {}), cache)
-        if reason:
-            return reason
-    return None
-
-
-def stat_cache_file(artifact_dir: Path, key: str) -> Path:
-    """Where the stat snapshots of a stage's verified outputs are kept."""
-    return manifest.record_path(artifact_dir, key).with_suffix(".stat")
-
-
-def _cache(item, key: str) -> verify.StatCache:
-    return verify.StatCache(stat_cache_file(item.artifact_dir, key))
-
-
-def tampered_artifacts(artifact_dir: Path, recipe: str, artifacts: dict[str, Path]) -> dict[str, str]:
-    """key -> why, for the built artifacts whose content (hashed, whatever the stat says) no longer matches
-    their record; each such record is marked stale, so that the next build rebuilds the artifact."""
-    tampered = {}
-    for key, artifact in artifacts.items():
-        record = manifest.read_record(artifact_dir, key)
-        if record is None or record.get("outcome") != "built":
-            continue
-        reason = _not_intact(record, [artifact], cache=None)
-        if reason:
-            manifest.write_record(artifact_dir, recipe, key, {**record, "outcome": "stale", "error": reason})
-            tampered[key] = reason
-    return tampered
-
-
-def failed_stages(artifact_dir: Path, keys: list[str]) -> dict[str, str]:
-    """key -> one-line error, for the stages among `keys` whose last run failed (or whose output went stale)."""
-    failed = {}
-    for key in keys:
-        record = manifest.read_record(artifact_dir, key)
-        if record is not None and record.get("outcome") in ("failed", "stale"):
-            failed[key] = record.get("error", "failed")
-    return failed
+    return lambda: not_intact(manifest.read_record(item.artifact_dir, key), outputs, stat_cache(item, key)) is None
 
 
 def why_rerun(item, key: str, outputs: list[Path], stage_fingerprint: dict[str, Any]) -> str:
@@ -177,4 +119,4 @@ def why_rerun(item, key: str, outputs: list[Path], stage_fingerprint: dict[str, 
     if changed:
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
         return ", ".join(changed[:3]) + more + " changed"
-    return _not_intact(previous, outputs, _cache(item, key)) or "an input file changed (weights, model source, upstream artifact or samples)"
+    return not_intact(previous, outputs, stat_cache(item, key)) or "an input file changed (weights, model source, upstream artifact or samples)"

@@ -27,11 +27,13 @@ from doit.tools import config_changed, result_dep
 
 from modelbuild import atomic, fingerprint
 from modelbuild.file_checker import HashCachingChecker
+from modelbuild.file_deps import StageInputs, compression_deps, in_project, labels_deps, model_file_deps
+from modelbuild.manifest import manifest_is_current, repair_manifest
 from modelbuild.project import Loaded, load_project
 from modelbuild.recipe import Recipe, RecipeError
 from modelbuild.reporter import VERDICT, StageReporter
-from modelbuild.manifest import manifest_is_current, repair_manifest
 from modelbuild.stage_run import outputs_intact, run_stage, verdict
+from modelbuild.stages import agreement_stage
 
 __all__ = ["DOIT_CONFIG", "task_onnx", "task__onnx", "task_coreml", "task__coreml", "task__verdict", "task_validate",
            "task_agreement", "task__manifest", "task_build"]
@@ -64,48 +66,35 @@ def dependency_file(artifact: Path) -> Path:
     return artifact.with_name(artifact.name + ".sha256") if artifact.suffix == ".mlpackage" else artifact
 
 
-def in_project(item: Loaded, path: Path) -> str:
-    """A dependency or target path as doit records it: relative to the project root when inside it, so that a
-    moved or copied checkout keeps its build state."""
-    try:
-        return str(Path(path).relative_to(item.root))
-    except ValueError:
-        return str(path)
+def stage_task_name(recipe: str, key: str) -> str:
+    """The private task of a recipe's artifact stage: '_onnx:r' for 'onnx', '_coreml:r.v' for 'coreml.v'."""
+    stage, _, variant = key.partition(".")
+    return f"_{stage}:{recipe}" + (f".{variant}" if variant else "")
 
 
-def model_file_deps(item: Loaded) -> list[str]:
-    """The weights file, the model's in-project source file(s) and the files its patches read (torch::calibrate:
-    the validation samples), or the source ONNX file."""
-    if item.recipe.model.onnx is not None:
-        return [in_project(item, item.root / item.recipe.model.onnx)]
-    deps = [in_project(item, p) for p in fingerprint.project_source_files(item.recipe, item.root)]
-    if item.recipe.model.weights is not None:
-        deps.append(in_project(item, item.root / item.recipe.model.weights.path))
-    patch_files = (file for patch in item.recipe.model.patches for file in patch.file_deps(item.recipe))
-    return deps + [in_project(item, item.root / file) for file in dict.fromkeys(patch_files)]
+def upstream_checks(upstream: list[tuple[str, str]]) -> list:
+    """result_dep on the artifact stages ((recipe, key) pairs) a stage reads: re-run when one changed."""
+    return [result_dep(stage_task_name(recipe, key)) for recipe, key in upstream]
 
 
-def labels_deps(item: Loaded) -> list[str]:
-    """The classifier's labels file, or the in-project module its labels come from."""
-    classifier = item.recipe.classifier
-    if classifier is None:
-        return []
-    if classifier.labels.file is not None:
-        return [in_project(item, item.root / classifier.labels.file)]
-    source = fingerprint.module_source_file(classifier.labels.python.split(":")[0])
-    return [in_project(item, source)] if source is not None and "site-packages" not in source.parts else []
+def stage_action(item: Loaded, key: str, outputs: list[Path], stage: str, args: tuple, stage_fingerprint: dict,
+                 inputs: StageInputs, requires: tuple[str, ...] = (), terminal: bool = False) -> tuple:
+    """The doit action of stage `key` (see `modelbuild.stage_run.run_stage`); `inputs`: what it reads besides its
+    fingerprint (its file_dep and upstream stages), which its cache key hashes."""
+    return (run_stage, [item, key, outputs, stage, args, stage_fingerprint, inputs, requires, terminal])
 
 
 def onnx_task(item: Loaded) -> dict[str, Any]:
     """Task dict of _onnx:<recipe>, the export (public as onnx:<recipe>)."""
     target = onnx_file(item)
     stage_fingerprint = fingerprint.onnx_fingerprint(item.recipe)
+    deps = model_file_deps(item)
     return {
         "name": item.name,
         "doc": f"export {item.name} to {target.relative_to(item.root)}",
-        "actions": [(run_stage, [item, "onnx", [target], "modelbuild.stages.onnx_stage:export_onnx", (item.recipe, item.root, target),
-                                  stage_fingerprint])],
-        "file_dep": model_file_deps(item),
+        "actions": [stage_action(item, "onnx", [target], "modelbuild.stages.onnx_stage:export_onnx",
+                                 (item.recipe, item.root, target), stage_fingerprint, StageInputs(tuple(deps)))],
+        "file_dep": deps,
         "targets": [in_project(item, target)],
         "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, "onnx", [target])],
         "clean": True,
@@ -122,34 +111,26 @@ def coreml_task(item: Loaded, variant: str) -> dict[str, Any]:
         deps += labels_deps(item)
     args = (item.recipe, item.root, variant, onnx_file(item), artifact)
     stage_fingerprint = fingerprint.coreml_fingerprint(item.recipe, variant)
-    upstream = [result_dep(f"_onnx:{item.name}")] if spec.frontend == "onnx" else []
     requires = ("onnx",) if spec.frontend == "onnx" else ()
     doc = f"convert {item.name} to {artifact.relative_to(item.root)} ({spec.frontend} -> {spec.format})"
     if spec.from_variant is not None:  # compresses another variant's artifact: no conversion of its own
         deps, requires = compression_deps(item, variant), (f"coreml.{spec.from_variant}",)
-        upstream = [result_dep(f"_coreml:{item.name}.{spec.from_variant}")]
         doc = f"compress {item.name}.{spec.from_variant} to {artifact.relative_to(item.root)}"
     elif spec.compression is not None:
         deps += compression_deps(item, variant)
+    upstream = [(item.name, key) for key in requires]
+    inputs = StageInputs(tuple(deps), tuple(upstream))
     return {
         "name": f"{item.name}.{variant}",
         "doc": doc,
-        "actions": [(run_stage, [item, f"coreml.{variant}", [artifact], "modelbuild.stages.coreml_stage:build_coreml", args,
-                                  stage_fingerprint, requires])],
+        "actions": [stage_action(item, f"coreml.{variant}", [artifact], "modelbuild.stages.coreml_stage:build_coreml",
+                                 args, stage_fingerprint, inputs, requires)],
         "file_dep": deps,
         "targets": [in_project(item, target)],
         "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, f"coreml.{variant}", [artifact]),
-                     *upstream],
+                     *upstream_checks(upstream)],
         "clean": [(atomic.remove, [artifact]), (atomic.remove, [target])],
     }
-
-
-def compression_deps(item: Loaded, variant: str) -> list[str]:
-    """The validation samples, when a variant's compression is calibrated on them."""
-    compression = item.recipe.coreml[variant].compression
-    if compression is None or not compression.calibrated:
-        return []
-    return [in_project(item, item.root / sample) for sample in item.recipe.validate_.samples]
 
 
 def public_task(item: Loaded, stage_task: dict[str, Any], key: str) -> dict[str, Any]:
@@ -170,9 +151,9 @@ def manifest_task(item: Loaded) -> dict[str, Any]:
             "uptodate": [manifest_is_current(item.artifact_dir, item.name)]}
 
 
-def stage_results(item: Loaded) -> list:
-    """result_dep on the recipe's artifact stages: re-run when an artifact (or its outcome) changed."""
-    return [result_dep(f"_onnx:{item.name}"), *(result_dep(f"_coreml:{item.name}.{v}") for v in item.recipe.coreml)]
+def artifact_stages(item: Loaded) -> list[tuple[str, str]]:
+    """The recipe's artifact stages, as (recipe, key) pairs: the ONNX export and every Core ML variant."""
+    return [(item.name, "onnx"), *((item.name, f"coreml.{v}") for v in item.recipe.coreml)]
 
 
 def validate_task(item: Loaded) -> dict[str, Any]:
@@ -182,23 +163,23 @@ def validate_task(item: Loaded) -> dict[str, Any]:
     deps = [*model_file_deps(item), *labels_deps(item),
             *(in_project(item, item.root / sample) for sample in recipe.validate_.samples)]
     stage_fingerprint = fingerprint.validation_fingerprint(recipe)
+    upstream = artifact_stages(item)
     return {
         "name": item.name,
         "doc": f"compare {item.name}'s artifacts with PyTorch; write {reports[0].parent.relative_to(item.root)}/report.*",
-        "actions": [(run_stage, [item, "validate", reports, "modelbuild.stages.validate_stage:validate",
-                                 (recipe, item.root, item.artifact_dir), stage_fingerprint, (), True])],
+        "actions": [stage_action(item, "validate", reports, "modelbuild.stages.validate_stage:validate",
+                                 (recipe, item.root, item.artifact_dir), stage_fingerprint,
+                                 StageInputs(tuple(deps), tuple(upstream)), terminal=True)],
         "file_dep": deps,
         "targets": [in_project(item, r) for r in reports],
         "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, "validate", reports),
-                     *stage_results(item)],
+                     *upstream_checks(upstream)],
         "clean": True,
     }
 
 
 def agreement_task(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, Any]:
     """Task dict of agreement:<recipe>: the top-1 agreement matrix across the declared models."""
-    from modelbuild.stages import agreement_stage
-
     recipe = item.recipe
     try:
         refs = agreement_stage.resolve(recipe, recipes, item.root)
@@ -207,26 +188,30 @@ def agreement_task(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, Any]:
                 "uptodate": [False]}
     deps = [*(in_project(item, item.root / s) for s in recipe.agreement.samples or recipe.validate_.samples),
             *labels_deps(item)]
-    results = []
+    upstream, models = [], []
     for ref in refs:
         if ref.kind == "torch":
             deps += model_file_deps(Loaded.of(ref.recipe, item.root))
+            models.append(ref.recipe.name)
         elif ref.kind == "file":
             deps.append(in_project(item, dependency_file(ref.path)))
         else:
-            results.append(result_dep(f"_onnx:{ref.recipe.name}" if ref.kind == "onnx"
-                                      else f"_coreml:{ref.recipe.name}.{ref.variant}"))
+            upstream.append((ref.recipe.name, "onnx" if ref.kind == "onnx" else f"coreml.{ref.variant}"))
+    deps = sorted(set(deps))
     outputs = [item.artifact_dir / f"agreement.{ext}" for ext in ("json", "md", "html")]
     located = [(r.name, r.kind, "None" if r.path is None else in_project(item, r.path)) for r in refs]
     stage_fingerprint = fingerprint.agreement_fingerprint(recipe, located)  # the same in every clone (manifest.json)
+    inputs = StageInputs(tuple(deps), tuple(upstream), tuple(dict.fromkeys(models)))
     return {
         "name": item.name,
         "doc": f"top-1 agreement of {', '.join(recipe.agreement.models)}",
-        "actions": [(run_stage, [item, "agreement", outputs, "modelbuild.stages.agreement_stage:agreement",
-                                 (recipe, item.root, refs, item.artifact_dir), stage_fingerprint, (), True])],
-        "file_dep": sorted(set(deps)),
+        "actions": [stage_action(item, "agreement", outputs, "modelbuild.stages.agreement_stage:agreement",
+                                 (recipe, item.root, refs, item.artifact_dir), stage_fingerprint, inputs,
+                                 terminal=True)],
+        "file_dep": deps,
         "targets": [in_project(item, p) for p in outputs],
-        "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, "agreement", outputs), *results],
+        "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, "agreement", outputs),
+                     *upstream_checks(upstream)],
         "clean": True,
     }
 

@@ -3,7 +3,7 @@
 `onnx.exporter: dynamo` hands the same `dynamic_shapes` to `torch.onnx.export(..., dynamo=True)`,
 and `coreml.<variant>.capture: export` captures with `export_program` below. Bounds are plain
 data, {dimension: (min, max)} per input with max None for unbounded, so that both the recipe
-(modelbuild.shapes) and modelbuild.coreml's FeatureSpecs can state them. torch is imported
+(modelbuild.recipe.shapes) and modelbuild.coreml's FeatureSpecs can state them. torch is imported
 inside the functions only.
 """
 from __future__ import annotations

@@ -4,52 +4,22 @@ Imports torch: call only from inside build actions, never at task creation.
 """
 from __future__ import annotations
 
-import importlib
 import warnings
 from pathlib import Path
-from typing import Any
 
 from modelbuild.diagnostics import BuildWarning
 from modelbuild.feeds import generated_inputs
 from modelbuild.model_outputs import select_outputs
+from modelbuild.patches import PatchError, patch_model
 from modelbuild.recipe import Recipe
-
-
-class ModelBuildError(RuntimeError):
-    """The model could not be built as the recipe says (import, factory call, weights)."""
-
-
-def import_object(reference: str, field: str = "model.factory") -> Any:
-    """Import 'package.module:attr' (attr may be dotted) and return the object."""
-    module_name, _, attr = reference.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ModelBuildError(f"{field}: cannot import module {module_name!r}: {err}") from None
-    except Exception as err:  # the module is user code: a SyntaxError or an error it raises while importing
-        raise ModelBuildError(f"{field}: importing module {module_name!r} failed: {type(err).__name__}: {err}") from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ModelBuildError(f"{field}: module {module_name!r} has no attribute {attr!r}") from None
-    return obj
-
-
-def import_factory(factory: str) -> Any:
-    """Import the model factory 'package.module:attr' and check that it can be called."""
-    obj = import_object(factory)
-    if not callable(obj):
-        raise ModelBuildError(f"model.factory: {factory!r} is not a class or function")
-    return obj
+from modelbuild.references import ModelBuildError, import_factory
+from modelbuild.samples import make_samples
 
 
 def build_model(recipe: Recipe, root: Path) -> "torch.nn.Module":
     """Construct the model (seeded), call its init method, load weights, switch to eval mode,
     apply the model patches (see modelbuild.patches), wrap it in model.normalize."""
     import torch
-
-    from modelbuild.patches import PatchError, patch_model
 
     source = recipe.model
     torch.manual_seed(source.seed)
@@ -71,15 +41,14 @@ def build_model(recipe: Recipe, root: Path) -> "torch.nn.Module":
     else:
         load_weights(model, root / source.weights.path, source.weights)
     try:
-        model = patch_model(model.eval(), recipe, root)
+        model = patch_model(model.eval(), recipe, root, samples=lambda: make_samples(recipe, root))
     except PatchError as err:
         raise ModelBuildError(str(err)) from err
     if source.normalize is not None:
-        from modelbuild.zoo.normalize import Normalized
+        from modelbuild.zoo.normalize import Normalized  # torch
 
         model = Normalized(model, source.normalize.mean, source.normalize.std)
     return select_outputs(model.eval(), recipe)
-
 
 
 def load_weights(model: "torch.nn.Module", path: Path, spec) -> None:

@@ -109,7 +109,7 @@ def test_validation_hashes_what_it_judges(project, monkeypatch):
     """An edit that fooled the stat cache too (same size, times restored by hand in the cache) is caught by
     the next validation, reported, and rebuilt by the build after."""
     from modelbuild import verify
-    from modelbuild.stage_run import stat_cache_file
+    from modelbuild.stage_records import stat_cache_file
 
     folder = project / "artifacts" / "tiny"
     onnx = folder / "tiny.onnx"

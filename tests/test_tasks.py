@@ -127,6 +127,16 @@ def test_dodo_does_not_import_heavy_tools():
     assert result.stdout.strip() == "[]"
 
 
+def test_making_the_shipped_recipes_tasks_imports_no_heavy_tool():
+    """What a no-op `doit build` does: load every recipe and make its task dicts, without numpy or the converters."""
+    code = ("import sys; sys.path.insert(0, '.'); import dodo; from pathlib import Path; "
+            "from modelbuild.tasks import project_tasks; made = project_tasks(Path('.')); assert made['build'], made; "
+            "print([m for m in ('torch', 'onnx', 'onnxruntime', 'coremltools', 'onnx2coreml', 'numpy', 'PIL') "
+            "if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("creator", ["task_onnx", "task__onnx", "task_coreml", "task__coreml", "task_build"])
 def test_creators_yield_the_shipped_recipes(creator, monkeypatch):
     monkeypatch.chdir(REPO)

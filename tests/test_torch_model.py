@@ -10,8 +10,8 @@ from projects import make_tiny_project
 from modelbuild.diagnostics import BuildWarning
 from modelbuild.recipe import load_recipe
 from modelbuild.recipe.schema import Weights
-from modelbuild.torch_model import (ModelBuildError, build_model, example_inputs, import_factory, load_weights,
-                                    rewrite_key)
+from modelbuild.references import ModelBuildError
+from modelbuild.torch_model import build_model, example_inputs, load_weights, rewrite_key
 from modelbuild.zoo.ffdnet import FFDNet
 
 
@@ -19,14 +19,6 @@ def test_rewrite_key_strips_then_renames():
     rename = {"intermediate_dncnn.itermediate_dncnn.": "body."}
     assert rewrite_key("module.intermediate_dncnn.itermediate_dncnn.3.weight", "module.", rename) == "body.3.weight"
     assert rewrite_key("other.weight", "module.", rename) == "other.weight"
-
-
-def test_import_factory_errors():
-    with pytest.raises(ModelBuildError, match="cannot import module 'modelbuild.zoo.nope'"):
-        import_factory("modelbuild.zoo.nope:X")
-    with pytest.raises(ModelBuildError, match="module 'modelbuild.zoo.ffdnet' has no attribute 'Nope'"):
-        import_factory("modelbuild.zoo.ffdnet:Nope")
-    assert import_factory("modelbuild.zoo.ffdnet:FFDNet") is FFDNet
 
 
 def test_weights_are_loaded(tmp_path):

@@ -6,6 +6,6 @@ store (`store`, any fsspec filesystem), checks every byte against its sha256 and
 place as if built (`stage`); a successful build is uploaded. `config` reads the project's
 `[tool.modelbuild.cache]`, `commands` implements `modelbuild cache status|push|pull|gc`.
 
-Nothing here is imported by task creation except `stage` and `keys`, which import only the
-standard library until a stage runs.
+Task creation imports only `stage`, which imports the keys, the configuration and the store when
+a stage runs.
 """

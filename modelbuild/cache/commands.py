@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from modelbuild import manifest, verify
 from modelbuild.cache.config import CacheConfig, CacheConfigError, load_config
+from modelbuild.cache.gc import collect
+from modelbuild.cache.stage import CACHE_ONLY_VARIABLE, read_key, upload
 from modelbuild.cache.store import CacheUnavailable, Store
+from modelbuild.stage_records import stat_cache_file
 
 BAD_INPUT = 2
 
@@ -36,10 +40,6 @@ class LocalStage:
 
 def local_stages(root: Path) -> Iterator[LocalStage]:
     """Every stage with a record under root/artifacts, in recipe and stage order."""
-    from modelbuild import manifest, verify
-    from modelbuild.cache.stage import read_key
-    from modelbuild.stage_run import stat_cache_file
-
     for records in sorted((root / "artifacts").glob(f"*/{manifest.RECORDS}")):
         artifact_dir = records.parent
         for path in sorted(records.glob("*.json")):
@@ -116,8 +116,6 @@ def status(root: Path, write: Callable[[str], None] = print) -> int:
 
 def push(root: Path, write: Callable[[str], None] = print) -> int:
     """Upload every locally built stage the cache does not hold; 0 (nothing to push is not an error)."""
-    from modelbuild.cache.stage import upload
-
     _, store = _open(root, writing=True)
     counts = {"uploaded": 0, "already in the cache": 0, "skipped": 0}
     for stage in local_stages(root):
@@ -140,8 +138,7 @@ def pull(root: Path, targets: list[str], write: Callable[[str], None] = print) -
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
-    from modelbuild import tasks
-    from modelbuild.cache.stage import CACHE_ONLY_VARIABLE
+    from modelbuild import tasks  # doit and the recipe schema: only pull needs them
 
     _open(root)
     previous = os.environ.get(CACHE_ONLY_VARIABLE)
@@ -161,8 +158,6 @@ def pull(root: Path, targets: list[str], write: Callable[[str], None] = print) -
 def gc(root: Path, max_age_days: float | None, max_size: int | None, dry_run: bool,
        write: Callable[[str], None] = print) -> int:
     """Collect the cache's garbage by the configured or given limits; print what went."""
-    from modelbuild.cache.gc import collect
-
     config, store = _open(root, writing=not dry_run)
     max_age_days = max_age_days if max_age_days is not None else config.max_age_days
     max_size = max_size if max_size is not None else config.max_size

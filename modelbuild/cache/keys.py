@@ -14,59 +14,23 @@ import hashlib
 import json
 import os
 import platform
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from modelbuild import manifest
+from modelbuild.verify import sha256_file
+
+if TYPE_CHECKING:
+    from modelbuild.file_deps import StageInputs
 
 FORMAT = 1
 ORIGIN_VARIABLE = "MODELBUILD_PROJECT_ORIGIN"  # set by cluster workers, which build in a mirror of the project
 _FILE_HASHES: dict[tuple, str] = {}
 
 
-@dataclass(frozen=True)
-class StageInputs:
-    """What a stage reads besides its fingerprint: files (as doit's file_dep), upstream stages
-    ((recipe, stage key) pairs whose artifacts it reads), recipes whose PyTorch model it runs."""
-
-    files: tuple[str, ...] = ()
-    upstream: tuple[tuple[str, str], ...] = ()
-    models: tuple[str, ...] = ()
-
-
-def stage_inputs(item, key: str) -> StageInputs:
-    """The inputs of stage `key` of a recipe, read from the project's task dicts (modelbuild.tasks)."""
-    from modelbuild import tasks
-
-    creator = f"_{key.split('.')[0]}" if key.split(".")[0] in ("onnx", "coreml") else key
-    name = item.name + (f".{key.split('.', 1)[1]}" if "." in key else "")
-    # doit renames the dicts it loads to their full names ("_onnx:r")
-    task = next(t for t in tasks.project_tasks(item.root).get(creator, []) if t["name"] in (name, f"{creator}:{name}"))
-    upstream = []
-    for check in task.get("uptodate", []):
-        dep_name = getattr(check, "dep_name", None)  # doit's result_dep("_onnx:r") / ("_coreml:r.v")
-        if dep_name is not None:
-            upstream.append(_stage_of_task(dep_name))
-    return StageInputs(tuple(task.get("file_dep", [])), tuple(upstream), _torch_models(item, key))
-
-
-def _stage_of_task(task_name: str) -> tuple[str, str]:
-    creator, name = task_name.split(":", 1)
-    recipe, _, variant = name.partition(".")
-    return recipe, creator.lstrip("_") + (f".{variant}" if variant else "")
-
-
-def _torch_models(item, key: str) -> tuple[str, ...]:
-    """Recipes whose PyTorch model an agreement matrix runs ('torch' or '<recipe>:torch')."""
-    if key != "agreement" or item.recipe.agreement is None:
-        return ()
-    names = [item.name if ref == "torch" else ref.split(":")[0]
-             for ref in item.recipe.agreement.models.values() if ref == "torch" or ref.endswith(":torch")]
-    return tuple(dict.fromkeys(names))
-
-
-def stage_key(item, key: str, stage_fingerprint: dict[str, Any], inputs: StageInputs | None = None) -> str | None:
+def stage_key(item, key: str, stage_fingerprint: dict[str, Any], inputs: StageInputs) -> str | None:
     """The cache key of stage `key`, or None when an upstream stage it reads is not built."""
-    material = key_material(item, key, stage_fingerprint, inputs or stage_inputs(item, key))
+    material = key_material(item, key, stage_fingerprint, inputs)
     if material is None:
         return None
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -75,7 +39,8 @@ def stage_key(item, key: str, stage_fingerprint: dict[str, Any], inputs: StageIn
 
 def key_material(item, key: str, stage_fingerprint: dict[str, Any], inputs: StageInputs) -> dict[str, Any] | None:
     """What the key hashes (None when an upstream stage is not built)."""
-    from modelbuild import fingerprint, manifest
+    # the recipe schema (pydantic): `modelbuild cache status|push|gc` import this module, through cache.stage
+    from modelbuild import fingerprint
     from modelbuild.project import load_project
 
     bases = _project_bases(item.root)
@@ -98,8 +63,6 @@ def key_material(item, key: str, stage_fingerprint: dict[str, Any], inputs: Stag
 
 def file_sha256(path: Path) -> str:
     """sha256 of a file, remembered per process while its size and times stay the same."""
-    from modelbuild.verify import sha256_file
-
     info = path.stat()
     snapshot = (str(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
     if snapshot not in _FILE_HASHES:

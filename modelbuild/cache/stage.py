@@ -18,7 +18,15 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from modelbuild import atomic, manifest, verify
+from modelbuild.hashing import artifact_sha256
+from modelbuild.stage_records import record_built
+from modelbuild.verify import sha256_file
+
+if TYPE_CHECKING:
+    from modelbuild.file_deps import StageInputs
 
 CACHE_ONLY_VARIABLE = "MODELBUILD_CACHE_ONLY"
 KEY_SUFFIX = ".cache-key"
@@ -40,16 +48,11 @@ def cache_only() -> bool:
 
 def key_file(artifact_dir: Path, key: str) -> Path:
     """Where the cache key of stage `key`'s last build or restore is kept."""
-    from modelbuild import manifest
-
     return manifest.record_path(artifact_dir, key).with_suffix(KEY_SUFFIX)
 
 
 def read_key(artifact_dir: Path, key: str) -> str | None:
     """The cache key the stage's current record was built or restored under (None if unknown or stale)."""
-    from modelbuild import manifest
-    from modelbuild.verify import sha256_file
-
     try:
         kept = json.loads(key_file(artifact_dir, key).read_text(encoding="utf-8"))
         record_sha256 = sha256_file(manifest.record_path(artifact_dir, key))
@@ -61,14 +64,15 @@ def read_key(artifact_dir: Path, key: str) -> str | None:
 class SharedStage:
     """A stage about to run, seen by the cache: its key, and the store if the project has one."""
 
-    def __init__(self, item, key: str, outputs: list[Path], stage_fingerprint: dict[str, Any]) -> None:
+    def __init__(self, item, key: str, outputs: list[Path], stage_fingerprint: dict[str, Any],
+                 inputs: StageInputs) -> None:
         self.item, self.key, self.outputs, self.fingerprint = item, key, list(outputs), stage_fingerprint
         self.store, self.problem = open_store(item.root)
         self.cache_key = None
         try:
-            from modelbuild.cache.keys import stage_key
+            from modelbuild.cache.keys import stage_key  # when a stage runs: task creation imports this module
 
-            self.cache_key = stage_key(item, key, stage_fingerprint)
+            self.cache_key = stage_key(item, key, stage_fingerprint, inputs)
         except Exception as err:  # a key that cannot be computed costs the cache, never the build
             if self.store is not None:
                 print(f"    cache: the key of {key} cannot be computed ({type(err).__name__}: {err})")
@@ -76,7 +80,7 @@ class SharedStage:
 
     def restore(self):
         """The doit result of a restored stage; None to build it; a TaskFailed when it must not be built."""
-        from doit.exceptions import TaskFailed
+        from doit.exceptions import TaskFailed  # doit: `modelbuild cache status|push|gc` run without it
 
         started = time.perf_counter()
         try:
@@ -89,8 +93,6 @@ class SharedStage:
             reason = _unusable(self.store.url, f"{type(err).__name__}: {err}")
             self.store = None
         if reason is None:
-            from modelbuild.stage_run import record_built
-
             seconds = time.perf_counter() - started
             result = record_built(self.item, self.key, self.outputs,
                                   {**self._record, "seconds": round(seconds, 3), "restored_from": self.store.url})
@@ -108,8 +110,6 @@ class SharedStage:
         self._keep_key()
         if self.store is None or self.store.read_only or self.cache_key is None:
             return
-        from modelbuild import manifest
-
         try:
             upload(self.store, self.cache_key, self.item.name, self.key,
                    manifest.read_record(self.item.artifact_dir, self.key), self.outputs)
@@ -119,8 +119,6 @@ class SharedStage:
 
     def _restore(self) -> str | None:
         """Put the entry's outputs in place; None when done, else why not (a miss)."""
-        from modelbuild import atomic
-
         if self.store is None:
             return self.problem or "no cache is configured"
         if self.cache_key is None:
@@ -154,9 +152,6 @@ class SharedStage:
     def _keep_key(self) -> None:
         if self.cache_key is None:
             return
-        from modelbuild import atomic, manifest
-        from modelbuild.verify import sha256_file
-
         record = manifest.record_path(self.item.artifact_dir, self.key)
         atomic.write_text(key_file(self.item.artifact_dir, self.key),
                           json.dumps({"key": self.cache_key, "record_sha256": sha256_file(record)}) + "\n")
@@ -169,6 +164,7 @@ class SharedStage:
 
 def open_store(root: Path):
     """(Store, None) for the project's cache, or (None, why there is none)."""
+    # as stage_key: the configuration (tomllib) and the store are read when a stage runs, never by a no-op build
     from modelbuild.cache.config import CacheConfigError, load_config
     from modelbuild.cache.store import CacheUnavailable, Store
 
@@ -199,7 +195,7 @@ def _unusable(what: str, reason: str) -> str:
 
 def upload(store, cache_key: str, recipe: str, stage: str, record: dict[str, Any] | None, outputs: list[Path]) -> bool:
     """Upload a built stage under `cache_key` (blobs first, the entry last); False if it was there already."""
-    from modelbuild.cache.store import blobs_of, make_entry
+    from modelbuild.cache.store import blobs_of, make_entry  # as in open_store
 
     if record is None or record.get("outcome") != "built" or store.read_entry(cache_key) is not None:
         return False
@@ -212,9 +208,6 @@ def upload(store, cache_key: str, recipe: str, stage: str, record: dict[str, Any
 
 def fetch(store, downloads: list[tuple[Path, dict[str, Any]]]) -> None:
     """Download outputs into their temporary paths and check every file; DamagedEntry if one is not right."""
-    from modelbuild.hashing import artifact_sha256
-    from modelbuild.verify import sha256_file
-
     pairs = []
     for temporary, output in downloads:
         if "files" in output:
@@ -246,7 +239,5 @@ def _check_record_agrees(record: dict[str, Any], path: Path, output: dict[str, A
 
 def _already_in_place(path: Path, output: dict[str, Any]) -> bool:
     """The local output already has the entry's content (after `cache pull`, say): nothing to download."""
-    from modelbuild import verify
-
     recorded = ({"package_digest": output["package_digest"]} if "files" in output else {"sha256": output["sha256"]})
     return verify.changed(path, recorded) is None

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 from modelbuild.cache.config import CacheConfig
 from modelbuild.cache.keys import FORMAT
+from modelbuild.verify import describe
 
 
 class CacheUnavailable(RuntimeError):
@@ -142,8 +143,6 @@ class Store:
 
 def describe_output(path: Path) -> dict[str, Any]:
     """An output as an entry lists it: its name, sha256 and size, or a package's digest and files."""
-    from modelbuild.verify import describe
-
     described = describe(path)
     if "files" not in described:
         return {"name": path.name, "sha256": described["sha256"], "size": path.stat().st_size}

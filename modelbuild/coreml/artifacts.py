@@ -27,6 +27,7 @@ from modelbuild.atomic import atomic_path
 from modelbuild.coreml.errors import CoreMLBuildError
 from modelbuild.coreml.quiet import quiet_conversion
 from modelbuild.hashing import MANIFEST, artifact_sha256
+from modelbuild.quiet import coremltools
 
 
 def save_mlmodel(mlmodel: Any, path: Path) -> Path:
@@ -58,8 +59,6 @@ def _serialize_deterministically(spec_file: Path) -> None:
     Plain protobuf serialisation orders map entries differently from one
     process to the next.
     """
-    from modelbuild.quiet import coremltools
-
     coremltools()
     from coremltools.proto import Model_pb2
 

@@ -75,7 +75,7 @@ def append_softmax(func: Any, classifier: Classifier) -> None:
     """Route the function's single output through softmax and name it `probabilities_output`."""
     from coremltools.converters.mil import Builder as mb
 
-    from modelbuild.coreml.program_edits import edit_scopes
+    from modelbuild.coreml.program_edits import edit_scopes  # numpy: recipe checks import modelbuild.coreml
 
     (output,) = func.outputs
     if not classifier.add_softmax:

@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Iterator
 
+from modelbuild import atomic
 from modelbuild.coreml.targets import Plan
 
 _LOGGER = logging.getLogger("modelbuild.coreml")
@@ -58,7 +59,6 @@ def write_log(path: Path | str | None, plan: Plan, captured: str, error: BaseExc
     """Write the conversion log at `path` (nothing when None): route, captured output, outcome, traceback."""
     if path is None:
         return
-    from modelbuild import atomic
 
     route = (f"frontend {plan.frontend}, format {plan.format}, minimum_deployment_target {plan.target_name}, "
              f"compute_precision {plan.compute_precision}")

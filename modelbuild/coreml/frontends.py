@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from modelbuild.coreml.errors import CoreMLBuildError
+from modelbuild.coreml.exported_program import capture as export_capture
 from modelbuild.coreml.features import FeatureSpec, example_tensors
 from modelbuild.coreml.flexible import ct_shape
+from modelbuild.coreml.onnx_repairs import repair_for_onnx2coreml
 from modelbuild.coreml.program_edits import numpy_array_type
 from modelbuild.coreml.targets import Plan
+from modelbuild.coreml.torch_ops import extra_torch_ops
 
 
 def onnx_to_program(ct, plan: Plan, onnx_path: Path | None, inputs: list[FeatureSpec] | None = None) -> Any:
@@ -42,8 +45,6 @@ def onnx_to_program(ct, plan: Plan, onnx_path: Path | None, inputs: list[Feature
         raise CoreMLBuildError(f"Frontend 'onnx' needs an ONNX file; {str(onnx_path)!r} does not exist.")
     import onnx
     import onnx2coreml
-
-    from modelbuild.coreml.onnx_repairs import repair_for_onnx2coreml
 
     model = onnx.load(str(onnx_path))
     if inputs:
@@ -92,8 +93,6 @@ def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]
     """
     import torch
 
-    from modelbuild.coreml.torch_ops import extra_torch_ops
-
     if not isinstance(torch_model, torch.nn.Module):
         raise CoreMLBuildError(
             "Frontend 'torch' needs torch_model, a torch.nn.Module in eval mode; "
@@ -105,8 +104,6 @@ def torch_to_program(ct, plan: Plan, torch_model: Any, inputs: list[FeatureSpec]
             "training mode): call model.eval() first so dropout and batch norm trace as inference."
         )
     if capture == "export":
-        from modelbuild.coreml.exported_program import capture as export_capture
-
         captured = export_capture(torch_model, inputs)
     elif capture == "trace":
         captured = _trace(torch_model, inputs)

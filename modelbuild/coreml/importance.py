@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from modelbuild import runtime
+from modelbuild.coreml.weight_selection import _layers
+from modelbuild.surgery.coreml_spec import model_format
 
 
 class Importance:
@@ -62,8 +64,6 @@ def input_energy(activations: list[np.ndarray], channel_axis: int) -> np.ndarray
 
 def weight_importance(mlmodel: Any, calibration: list[dict[str, Any]]) -> Importance:
     """The importance of the model's convolution and linear weights, measured on `calibration`."""
-    from modelbuild.surgery.coreml_spec import model_format
-
     model = runtime.load(mlmodel, backend="reference")
     values = [{**{name: np.asarray(v) for name, v in feeds.items() if isinstance(v, np.ndarray)},
                **model.predict(feeds, intermediate=True)} for feeds in calibration]
@@ -107,8 +107,6 @@ def _bound(op: Any, parameter: str, constants: dict[str, Any]) -> Any:
 
 def _network_layers(spec: Any):
     """(weight, input name, channel axis) of each NeuralNetwork convolution (one group) and inner product."""
-    from modelbuild.coreml.weight_selection import _layers
-
     for layer in _layers(spec):
         kind = layer.WhichOneof("layer")
         if kind == "convolution" and layer.convolution.nGroups <= 1 and len(layer.convolution.weights.floatValue):

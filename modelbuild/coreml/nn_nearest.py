@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelbuild.coreml.conversion_log import note
+from modelbuild.coreml.program_edits import edit_scopes
 
 _NEAREST_OPS = ("upsample_nearest_neighbor", "resize_nearest_neighbor")
 
@@ -42,8 +43,6 @@ def exact_fractional_nearest(program: Any) -> int:
 def _gather_instead(function: Any, op: Any, size_in: list[int], size_out: list[int]) -> None:
     import numpy as np
     from coremltools.converters.mil.mil import Builder as mb
-
-    from modelbuild.coreml.program_edits import edit_scopes
 
     x, output = op.x, op.outputs[0]
     name = output.name

@@ -24,14 +24,16 @@ from __future__ import annotations
 from typing import Any
 
 from modelbuild.coreml.conversion_log import note
+from modelbuild.surgery import SurgeryError
+from modelbuild.surgery.onnx_broadcast import BroadcastWhereBranches, narrow_where_nodes, where_shapes_known
+from modelbuild.surgery.onnx_dtypes import BoolAsInt32, bool_data_nodes
+from modelbuild.surgery.onnx_folding import FoldConstants
 
 _MAX_FOLDING_ROUNDS = 10
 
 
 def repair_for_onnx2coreml(model: Any, flexible: bool = False) -> Any:
     """`model` with the repairs it needs for onnx2coreml applied (the same object when it needs none)."""
-    from modelbuild.surgery.onnx_dtypes import BoolAsInt32, bool_data_nodes
-
     found = bool_data_nodes(model)
     if found:
         model = BoolAsInt32().apply(model)
@@ -46,8 +48,6 @@ def repair_for_onnx2coreml(model: Any, flexible: bool = False) -> Any:
 
 def _broadcast_narrow_wheres(model: Any) -> Any:
     """Broadcast the value inputs of Wheres whose condition is larger; fold first if their shapes are unknown."""
-    from modelbuild.surgery.onnx_broadcast import BroadcastWhereBranches, narrow_where_nodes, where_shapes_known
-
     found = narrow_where_nodes(model)
     if not found and not where_shapes_known(model):
         folded = folded_constants(model)
@@ -74,9 +74,6 @@ def unsupported_ops(model: Any) -> dict[str, list[str]]:
 def folded_constants(model: Any) -> Any | None:
     """`onnx::fold_constants` with shapes, repeated while it folds more (a folded Pad makes the next shape
     static); None when folding fails."""
-    from modelbuild.surgery import SurgeryError
-    from modelbuild.surgery.onnx_folding import FoldConstants
-
     folded = model
     for _ in range(_MAX_FOLDING_ROUNDS):
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Any, Iterable
 
+from modelbuild.surgery.coreml_spec import NEURAL_NETWORK_FIELDS
 from modelbuild.surgery.registry import SurgeryError
 
 
@@ -81,8 +82,6 @@ def layer_selector(spec: Any, skip_ops: list[str], skip_op_types: list[str], min
 
 
 def _layers(spec: Any):
-    from modelbuild.surgery.coreml_spec import NEURAL_NETWORK_FIELDS
-
     kind = spec.WhichOneof("Type")
     if kind in NEURAL_NETWORK_FIELDS:
         yield from getattr(spec, kind).layers

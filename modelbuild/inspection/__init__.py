@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from modelbuild.inspection.common import ACCEPTED, InspectError
+from modelbuild.inspection.coreml_model import describe_coreml
+from modelbuild.inspection.onnx_model import describe_onnx
+from modelbuild.inspection.text import render
+from modelbuild.sizes import artifact_sizes
 
 __all__ = ["InspectError", "describe", "describe_file"]
 
@@ -22,12 +26,8 @@ def describe(path: Path) -> dict[str, Any]:
                            f"(expected an existing {ACCEPTED} path).")
     suffix = path.suffix.lower()
     if suffix == ".onnx":
-        from modelbuild.inspection.onnx_model import describe_onnx
-
         description = describe_onnx(path)
     elif suffix in (".mlmodel", ".mlpackage"):
-        from modelbuild.inspection.coreml_model import describe_coreml
-
         description = describe_coreml(path)
     else:
         raise InspectError(f"Cannot inspect {path}: the extension {suffix or '(none)'!r} is not "
@@ -37,13 +37,9 @@ def describe(path: Path) -> dict[str, Any]:
 
 def describe_file(path: Path) -> str:
     """The description of `path` as readable, aligned text (what `modelbuild inspect` prints)."""
-    from modelbuild.inspection.text import render
-
     return render(describe(path))
 
 
 def _sizes_on_disk(path: Path) -> dict[str, int]:
     """Total bytes on disk (a folder's files summed) and how many of them are weights."""
-    from modelbuild.sizes import artifact_sizes
-
     return artifact_sizes(path)

@@ -1,4 +1,4 @@
-"""What every part of the inspection shares: the user-facing error and the op histogram."""
+"""What every part of the inspection shares: the user-facing error, the op histogram, the model types."""
 from __future__ import annotations
 
 from collections import Counter
@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 ACCEPTED = ".onnx, .mlmodel or .mlpackage"
+NEURAL_NETWORK_TYPES = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")  # Core ML spec Types
 
 
 class InspectError(Exception):

@@ -4,8 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelbuild.inspection.common import ACCEPTED, InspectError, op_histogram
+from modelbuild.inspection.common import ACCEPTED, NEURAL_NETWORK_TYPES, InspectError, op_histogram
 from modelbuild.inspection.coreml_features import describe_feature
+from modelbuild.inspection.weights import weight_forms
+from modelbuild.quiet import coremltools
 
 # Core ML specification version -> the first OS releases that run it (Model.proto's version table).
 DEPLOYMENT_TARGETS = {
@@ -13,14 +15,11 @@ DEPLOYMENT_TARGETS = {
     4: "iOS13 / macOS10.15", 5: "iOS14 / macOS11", 6: "iOS15 / macOS12", 7: "iOS16 / macOS13",
     8: "iOS17 / macOS14", 9: "iOS18 / macOS15", 10: "iOS26 / macOS26",
 }
-NEURAL_NETWORK_TYPES = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
 PIPELINE_TYPES = ("pipeline", "pipelineClassifier", "pipelineRegressor")
 
 
 def describe_coreml(path: Path) -> dict[str, Any]:
     """The description of an .mlmodel file or .mlpackage folder."""
-    from modelbuild.quiet import coremltools
-
     ct = coremltools()
     if path.suffix.lower() == ".mlpackage" and not path.is_dir():
         raise InspectError(f"Cannot read {path}: an .mlpackage must be a folder, this is a file.")
@@ -35,8 +34,6 @@ def describe_coreml(path: Path) -> dict[str, Any]:
         raise InspectError(f"Cannot read {path} as a Core ML model: the spec names no model type; "
                            f"inspect accepts a valid {ACCEPTED} file.")
     _check_weights(path, spec)
-    from modelbuild.inspection.weights import weight_forms
-
     return {"format": "coreml", **describe_spec(spec), "weights": weight_forms(spec)}
 
 

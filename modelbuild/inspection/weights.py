@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from modelbuild.inspection.coreml_model import NEURAL_NETWORK_TYPES
+from modelbuild.inspection.common import NEURAL_NETWORK_TYPES
+from modelbuild.sizes import weight_params
 
 
 def weight_forms(spec: Any) -> list[dict[str, Any]]:
@@ -92,8 +93,6 @@ def _op_form(op: Any, dims: list[int]) -> str:
 
 
 def _network_weights(network: Any) -> list[dict[str, Any]]:
-    from modelbuild.sizes import weight_params
-
     found = []
     for layer in network.layers:
         kind = layer.WhichOneof("layer")

@@ -22,7 +22,7 @@ when first asked for a patch, and torch is imported when a patch is applied.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from modelbuild.patches.registry import (
     ALWAYS_APPLIED,
@@ -43,9 +43,10 @@ def torch_patch_models() -> dict[str, type[ModelPatch]]:
     return TORCH_PATCHES.models()  # type: ignore[return-value]
 
 
-def patch_model(model: Any, recipe: Recipe, root: Path) -> Any:
-    """Apply ALWAYS_APPLIED, then the recipe's model.patches; a failure names the patch's place in the recipe."""
-    context = PatchContext(recipe, root)
+def patch_model(model: Any, recipe: Recipe, root: Path, samples: Callable[[], list[Any]] | None = None) -> Any:
+    """Apply ALWAYS_APPLIED, then the recipe's model.patches; a failure names the patch's place in the recipe.
+    `samples`: makes the recipe's validation samples (`PatchContext.samples`)."""
+    context = PatchContext(recipe, root, samples)
     model = apply_patches(model, ALWAYS_APPLIED, context)
     for index, patch in enumerate(recipe.model.patches):
         try:

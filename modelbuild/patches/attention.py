@@ -26,7 +26,7 @@ class DisableMhaFastpath(ModelPatch):
     step: Literal["torch::disable_mha_fastpath"] = "torch::disable_mha_fastpath"
 
     def apply(self, model: nn.Module, context: PatchContext) -> nn.Module:
-        from modelbuild.patches.slow_attention import disable_fast_path
+        from modelbuild.patches.slow_attention import disable_fast_path  # torch
 
         disable_fast_path(model)
         return model

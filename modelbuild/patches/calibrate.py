@@ -57,8 +57,7 @@ class Calibrate(ModelPatch):
                 "validate.denoise": denoise.model_dump(mode="json") if denoise else None}
 
     def apply(self, model: nn.Module, context: PatchContext) -> nn.Module:
-        from modelbuild.patches.calibration import calibrate
+        from modelbuild.patches.calibration import calibrate  # torch
 
-        calibrate(model, context.recipe, context.root, statistics=self.statistics,
-                  redraw_below=self.redraw_below if self.redraw else None)
+        calibrate(model, context, statistics=self.statistics, redraw_below=self.redraw_below if self.redraw else None)
         return model

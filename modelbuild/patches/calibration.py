@@ -9,25 +9,29 @@ from __future__ import annotations
 
 import math
 import warnings
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
 from modelbuild.diagnostics import BuildWarning
-from modelbuild.patches.registry import PatchError
-from modelbuild.recipe import Recipe
+from modelbuild.patches.registry import PatchContext, PatchError
+from modelbuild.zoo.normalize import Normalized
+
+if TYPE_CHECKING:
+    from modelbuild.recipe import Recipe
 
 SCALE_STD = 0.1  # spread of a redrawn rank-1 weight (a norm scale) around 1
 
 
-def calibrate(model: nn.Module, recipe: Recipe, root: Path, *, statistics: bool, redraw_below: float | None) -> None:
+def calibrate(model: nn.Module, context: PatchContext, *, statistics: bool, redraw_below: float | None) -> None:
     """Redraw degenerate weights (unless redraw_below is None), then re-estimate norm statistics; eval mode."""
+    recipe = context.recipe
     model.eval()
     redrawn = [] if redraw_below is None else redraw_weights(
         model, torch.Generator().manual_seed(recipe.model.seed), redraw_below)
-    norms = reestimate_statistics(model, recipe, root) if statistics else []
+    norms = reestimate_statistics(model, context) if statistics else []
     if not redrawn and not norms:
         warnings.warn(f"{recipe.name}: torch::calibrate changed nothing: the model has no norm layer with running "
                       f"statistics and no all-zero or too-small weight", BuildWarning, stacklevel=2)
@@ -67,7 +71,7 @@ def running_stat_norms(model: nn.Module) -> list[tuple[str, _NormBase]]:
             if isinstance(module, _NormBase) and module.track_running_stats and module.running_mean is not None]
 
 
-def reestimate_statistics(model: nn.Module, recipe: Recipe, root: Path) -> list[str]:
+def reestimate_statistics(model: nn.Module, context: PatchContext) -> list[str]:
     """Reset the running statistics and average them over every validation sample (momentum None).
 
     Only the norm layers are in train mode meanwhile (dropout, stochastic depth stay off); their
@@ -75,12 +79,13 @@ def reestimate_statistics(model: nn.Module, recipe: Recipe, root: Path) -> list[
     global pool, batch of 1) has no statistics to estimate: it runs in eval mode and keeps mean 0,
     variance 1. Returns the qualified names of the layers re-estimated.
     """
-    from modelbuild.validation.samples import make_samples
-
     norms = running_stat_norms(model)
     if not norms:
         return []
-    samples = make_samples(recipe, root)
+    if context.samples is None:
+        raise PatchError("torch::calibrate estimates norm statistics on the recipe's validation samples, but the "
+                         "patch context has none (build the model with modelbuild.torch_model.build_model)")
+    recipe, samples = context.recipe, context.samples()
     runner = _as_built(model, recipe)
     momenta = [module.momentum for _, module in norms]
     threads = torch.get_num_threads()
@@ -127,7 +132,6 @@ def _as_built(model: nn.Module, recipe: Recipe) -> nn.Module:
     """The model as the build will call it: behind model.normalize when the recipe has one."""
     if recipe.model.normalize is None:
         return model
-    from modelbuild.zoo.normalize import Normalized
 
     return Normalized(model, recipe.model.normalize.mean, recipe.model.normalize.std)
 

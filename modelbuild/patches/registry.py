@@ -3,8 +3,8 @@
 A patch is a surgery-style step (a strict pydantic model with a `step` id such as
 `torch::replace_modules`, a "Given: ... Result: ..." docstring and documented
 parameters) whose `apply(model, context)` edits an nn.Module and returns it.
-The context carries what some patches read besides the model: the recipe and
-the project root. Patches may also declare, without torch, what they need from
+The context carries what some patches read besides the model: the recipe, the
+project root and the recipe's samples. Patches may also declare, without torch, what they need from
 the recipe (`recipe_problems`), which project files they read (`file_deps`) and
 which recipe fields outside `model` (`reads`).
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from modelbuild.surgery.registry import StepRegistry, SurgeryError, SurgeryStep
 
@@ -37,10 +37,13 @@ class PatchError(SurgeryError):
 
 @dataclass(frozen=True)
 class PatchContext:
-    """What a patch may read besides the model: the recipe being built and its project root."""
+    """What a patch may read besides the model: the recipe being built, its project root, and its
+    validation samples (`samples()` makes them, as `modelbuild.samples.make_samples` does, when a patch
+    asks: torch::calibrate estimates norm statistics on them)."""
 
     recipe: Recipe
     root: Path
+    samples: Callable[[], list[Any]] | None = None
 
 
 class ModelPatch(SurgeryStep):

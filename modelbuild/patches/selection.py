@@ -10,21 +10,18 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from modelbuild.patches.registry import PatchError
+from modelbuild.references import REFERENCE_PATTERN, ModelBuildError, import_object
 
 
 def check_reference(value: str | None, example: str) -> str | None:
-    """Validator of 'package.module:attr' fields: the recipe schema's FACTORY_PATTERN."""
-    from modelbuild.recipe.schema import FACTORY_PATTERN
-
-    if value is not None and not FACTORY_PATTERN.match(value):
+    """Validator of 'package.module:attr' fields (the form the recipe schema checks for model.factory)."""
+    if value is not None and not REFERENCE_PATTERN.match(value):
         raise ValueError(f"expected 'package.module:attr' (e.g. {example!r}), got {value!r}")
     return value
 
 
 def resolve(reference: str, where: str, *, want_class: bool = False) -> Any:
     """Import a 'package.module:attr' reference; a PatchError names `where` if it is missing or unfit."""
-    from modelbuild.torch_model import ModelBuildError, import_object
-
     try:
         obj = import_object(reference, where)
     except ModelBuildError as err:

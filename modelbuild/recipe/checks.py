@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from modelbuild.coreml.flexible import flexible_support_problem
+from modelbuild.recipe.features import input_features, output_features_without_shapes
 from modelbuild.recipe.schema import (FORMAT_SUFFIX, MLPROGRAM_TARGETS, NEURALNETWORK_TARGETS, PLAIN_FILE_NAME,
                                      CoreMLVariant, Recipe, is_plain_file_name)
+from modelbuild.recipe.shapes import allows
 
 Problem = tuple[tuple, str]
 ARTIFACT_SUFFIXES = (".onnx", ".mlmodel", ".mlpackage")
@@ -136,8 +139,6 @@ def _patches(recipe: Recipe) -> Iterator[Problem]:
 
 
 def _flexible(recipe: Recipe) -> Iterator[Problem]:
-    from modelbuild.shapes import allows
-
     flexible_inputs, malformed = False, False
     for name, spec in recipe.inputs.items():
         flexible = spec.flexible
@@ -168,9 +169,6 @@ def _flexible(recipe: Recipe) -> Iterator[Problem]:
 
 def _flexible_routes(recipe: Recipe) -> Iterator[Problem]:
     """Variants whose frontend and format cannot take the flexible inputs: refused before any conversion."""
-    from modelbuild.coreml.flexible import flexible_support_problem
-    from modelbuild.stages.coreml_stage import input_features, output_features_without_shapes
-
     for variant, spec in converted(recipe):
         if spec.fixed_shape:
             continue

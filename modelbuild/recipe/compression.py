@@ -1,13 +1,14 @@
 """The `compression` section of a Core ML variant: what to do to its weights (and activations).
 
-The section is a declaration; it is carried out by the Core ML weight steps of
+The section is a declaration; `compress` carries it out with the Core ML weight steps of
 `modelbuild.surgery.coreml_weights` (prune, then palettize, then quantize, each later one
 compressing what the earlier left: coremltools' joint forms), after activation
-quantization, which is calibrated on the recipe's validation samples.
+quantization (`modelbuild.coreml.compression`), which is calibrated on the recipe's
+validation samples.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -163,3 +164,33 @@ class Compression(_Strict):
             return "NeuralNetwork weights take one compression, not " + " and ".join(
                 step.step.split("::")[1] for step in steps)
         return steps[0].neuralnetwork_problem() if steps else None
+
+
+def compress(mlmodel: Any, compression: Compression, calibration: list[dict[str, Any]] | None = None) -> Any:
+    """The compressed model; `calibration`: input sets for `predict` (needed for activations and
+    calibrated palettes, which are measured on the uncompressed model)."""
+    if compression.calibrated and not calibration:
+        raise ValueError(f"{compression.kind} needs calibration inputs (the validation samples)")
+    importance = None
+    if compression.palettize is not None and compression.palettize.calibrated:
+        from modelbuild.coreml.importance import weight_importance  # numpy and the runtime
+
+        importance = weight_importance(mlmodel, calibration)
+    if compression.activations is not None:
+        from modelbuild.coreml.compression import quantize_activations  # numpy and coremltools
+
+        mlmodel = quantize_activations(mlmodel, compression.activations.mode, calibration)
+    steps = compression.weight_steps()
+    if not steps:
+        return mlmodel
+    from modelbuild.coreml.compression import compressed_weights  # numpy and coremltools
+
+    before = compressed_weights(mlmodel)
+    for step in steps:
+        mlmodel = step.apply(mlmodel, importance)
+    if compressed_weights(mlmodel) <= before:
+        raise ValueError(f"compression ({compression.kind}) changed no weight: every weight has at most "
+                         f"min_weight_elements ({compression.min_weight_elements}) values or is left out by "
+                         "skip_ops / skip_op_types; lower compression.min_weight_elements (e.g. 0) or drop the "
+                         "weight compression (`modelbuild inspect` lists the weights and their sizes)")
+    return mlmodel

@@ -20,13 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from modelbuild.patches.registry import TORCH_PATCHES, ModelPatch
 from modelbuild.recipe.compression import Compression
+from modelbuild.references import REFERENCE_PATTERN
 from modelbuild.surgery.registry import COREML_STEPS, ONNX_STEPS, RegisteredStep, SurgeryStep
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RECIPE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 OUTPUT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
 INPUT_DTYPES = ("float32", "float16", "int32", "int64", "bool")
-FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 
 MAX_DIMENSION = 2**31 - 1  # Core ML shapes are int32
 DEFAULT_MAX_INPUT_ELEMENTS = 2**27  # 512 MB of float32
@@ -52,7 +52,7 @@ def check_reference(value: str | None, expected: str) -> str | None:
     """'module:attr' exactly, from a module that is not part of Python's standard library."""
     if value is None:
         return value
-    if not FACTORY_PATTERN.fullmatch(value):
+    if not REFERENCE_PATTERN.fullmatch(value):
         raise ValueError(f"expected {expected}, got {value!r}")
     if value.split(".")[0].split(":")[0] in sys.stdlib_module_names:
         raise ValueError(f"{value!r} is in Python's standard library, which builds no models; expected {expected}")

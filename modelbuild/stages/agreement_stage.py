@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from modelbuild import atomic
+from modelbuild.labels import resolve_labels
 from modelbuild.project import ARTIFACTS
 from modelbuild.recipe import Recipe
+from modelbuild.stage_records import failed_stages
 
 class AgreementError(ValueError):
     """A model reference that names nothing buildable or loadable."""
@@ -49,9 +51,9 @@ def resolve(recipe: Recipe, recipes: dict[str, Recipe], root: Path) -> list[Mode
 
 def agreement(recipe: Recipe, root: Path, refs: list[ModelRef], artifact_dir: Path) -> dict[str, Any]:
     """Run each model on the samples; write agreement.json/.md/.html; print the matrix."""
-    from modelbuild.labels import resolve_labels
+    # numpy and PIL: task creation imports this module (for `resolve`)
+    from modelbuild.samples import make_samples
     from modelbuild.validation.agreement import AgreementMatrix, scores, top_k
-    from modelbuild.validation.samples import make_samples
 
     samples_recipe = recipe
     if recipe.agreement.samples:
@@ -84,8 +86,6 @@ def agreement(recipe: Recipe, root: Path, refs: list[ModelRef], artifact_dir: Pa
 
 def _not_built(refs: list[ModelRef], root: Path) -> dict[str, str]:
     """Models whose artifact stage failed at its last run: name -> one-line error."""
-    from modelbuild.stage_run import failed_stages
-
     missing = {}
     for ref in refs:
         if ref.kind in ("onnx", "coreml"):
@@ -95,10 +95,10 @@ def _not_built(refs: list[ModelRef], root: Path) -> dict[str, str]:
     return missing
 
 def _runner(ref: ModelRef, root: Path):
-    from modelbuild.validation.runners import CoreMLRunner, OnnxRunner, TorchRunner
+    from modelbuild.validation.runners import CoreMLRunner, OnnxRunner, TorchRunner  # numpy, as above
 
     if ref.kind == "torch":
-        from modelbuild.shared_model import shared_model
+        from modelbuild.shared_model import shared_model  # numpy, as above
 
         return TorchRunner(shared_model(ref.recipe, root), list(ref.recipe.outputs))
     if ref.kind == "onnx" or (ref.kind == "file" and ref.path.suffix == ".onnx"):
@@ -108,8 +108,6 @@ def _runner(ref: ModelRef, root: Path):
     spec = ref.recipe.coreml[ref.variant]
     classifier = None
     if ref.recipe.is_classifier(ref.variant):
-        from modelbuild.labels import resolve_labels
-
         classifier = (next(iter(ref.recipe.outputs)), ref.recipe.classifier.probabilities_output,
                       resolve_labels(ref.recipe.classifier.labels, root))
     return CoreMLRunner(ref.path, ref.name, spec.image_inputs, spec.image_outputs, classifier=classifier)

@@ -5,14 +5,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modelbuild import __version__, manifest, verify
+from modelbuild.coreml import Classifier, Metadata, convert, save_mlmodel
+from modelbuild.feeds import generated_inputs
+from modelbuild.labels import resolve_labels
+from modelbuild.onnx_shapes import inferred_output_shapes
+from modelbuild.quiet import coremltools
 from modelbuild.recipe import Recipe
+from modelbuild.recipe.compression import compress
+from modelbuild.recipe.features import input_features, output_features
+from modelbuild.samples import make_samples
+from modelbuild.shared_model import default_outputs, shared_model
+from modelbuild.sizes import artifact_sizes
+from modelbuild.stage_records import stat_cache_file
+from modelbuild.surgery import apply_steps
+from modelbuild.validation.runners import OnnxRunner, to_pil, values_to_pixels
 
 
 def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, target: Path) -> dict[str, Any]:
     """Convert one variant (or load the artifact of the variant it is made from), compress it, apply its
     surgery, and save it atomically at `target`; return the manifest entry."""
-    from modelbuild.coreml import save_mlmodel
-
     started = time.perf_counter()
     spec = recipe.coreml[variant]
     if spec.from_variant is not None:
@@ -20,16 +32,11 @@ def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, targ
     else:
         mlmodel = _convert(recipe, root, variant, onnx_path)
     if spec.compression is not None:
-        from modelbuild.coreml.compression import compress
-
         calibration = calibration_inputs(recipe, root, variant) if spec.compression.calibrated else None
         mlmodel = compress(mlmodel, spec.compression, calibration)
     if spec.surgery:
-        from modelbuild.surgery import apply_steps
-
         mlmodel = apply_steps(mlmodel, spec.surgery)
     save_mlmodel(mlmodel, target)
-    from modelbuild.sizes import artifact_sizes
 
     entry = {"frontend": spec.frontend, "format": spec.format,
              "minimum_deployment_target": spec.minimum_deployment_target,
@@ -43,20 +50,16 @@ def build_coreml(recipe: Recipe, root: Path, variant: str, onnx_path: Path, targ
 
 
 def _convert(recipe: Recipe, root: Path, variant: str, onnx_path: Path) -> Any:
-    from modelbuild.coreml import convert
-
     spec = recipe.coreml[variant]
     torch_model = None
     if spec.frontend == "torch":
-        from modelbuild.shared_model import shared_model
-
         torch_model = shared_model(recipe, root)
     return convert(
         frontend=spec.frontend,
         onnx_path=onnx_path if spec.frontend == "onnx" else None,
         torch_model=torch_model,
         inputs=input_features(recipe, variant),
-        outputs=output_features(recipe, variant, onnx_path, root),
+        outputs=output_features(recipe, variant, _output_shapes(recipe, onnx_path, root, spec.frontend)),
         format=spec.format,
         minimum_deployment_target=spec.minimum_deployment_target,
         compute_precision=spec.compute_precision,
@@ -69,8 +72,6 @@ def _convert(recipe: Recipe, root: Path, variant: str, onnx_path: Path) -> Any:
 
 def load_artifact(path: Path) -> Any:
     """A built Core ML artifact as a coremltools MLModel (not compiled: Core ML is not needed)."""
-    from modelbuild.quiet import coremltools
-
     if not path.exists():
         raise FileNotFoundError(f"{path.name} is not built")
     return coremltools().models.MLModel(str(path), skip_model_load=True)
@@ -79,73 +80,14 @@ def load_artifact(path: Path) -> Any:
 def calibration_inputs(recipe: Recipe, root: Path, variant: str) -> list[dict[str, Any]]:
     """The validation samples at the default shapes, as a Core ML model of the variant takes them
     (image inputs as PIL images): what activation quantization is calibrated on."""
-    from modelbuild.validation.runners import to_pil, values_to_pixels
-    from modelbuild.validation.samples import make_samples
-
     images = recipe.coreml[variant].image_inputs
     return [{name: to_pil(values_to_pixels(value, images[name]), images[name]) if name in images else value
              for name, value in sample.feeds.items()}
             for sample in make_samples(recipe, root) if sample.shape_label == "default"]
 
 
-def input_features(recipe: Recipe, variant: str) -> list:
-    """The recipe's inputs as modelbuild.coreml FeatureSpecs (images where the variant says so)."""
-    from modelbuild.coreml import FeatureSpec, ImageInput
-
-    images = recipe.coreml[variant].image_inputs
-    fixed = recipe.coreml[variant].fixed_shape
-    features = []
-    for name, spec in recipe.inputs.items():
-        image = images.get(name)
-        features.append(FeatureSpec(
-            name=name, shape=tuple(spec.shape), description=spec.description,
-            image=None if image is None else ImageInput(
-                scale=image.scale, bias=_bias(image), color_layout=image.color_layout,
-                channel_scale=None if image.channel_scale is None else tuple(image.channel_scale)),
-            flexible=None if fixed else flexible(spec), dtype=spec.dtype))
-    return features
-
-
-def flexible(spec):
-    """An input's flexible shapes as a modelbuild.coreml Range or Enumerated (None when it has none)."""
-    from modelbuild.coreml.flexible import Enumerated, Range
-
-    if spec.flexible is None:
-        return None
-    if spec.flexible.enumerated is not None:
-        return Enumerated(shapes=tuple(tuple(s) for s in spec.flexible.enumerated), default=tuple(spec.shape))
-    return Range(dim_ranges=tuple((low_high[0], low_high[1], size) if (low_high := spec.flexible.range.get(d))
-                                  else None for d, size in enumerate(spec.shape)))
-
-
-def output_features_without_shapes(recipe: Recipe, variant: str) -> list:
-    """The outputs' names and image declarations (what the route checks look at), shapes left empty."""
-    return output_features(recipe, variant, shapes={name: () for name in recipe.outputs})
-
-
-def output_features(recipe: Recipe, variant: str, onnx_path: Path | None = None, root: Path | None = None,
-                    shapes: dict[str, tuple[int, ...]] | None = None) -> list:
-    """The recipe's outputs as FeatureSpecs, with shapes given or found by `_output_shapes`."""
-    from modelbuild.coreml import FeatureSpec, ImageOutput
-
-    images = recipe.coreml[variant].image_outputs
-    if shapes is None:
-        shapes = _output_shapes(recipe, onnx_path, root, recipe.coreml[variant].frontend)
-    features = []
-    for name, spec in recipe.outputs.items():
-        image = images.get(name)
-        features.append(FeatureSpec(
-            name=name, shape=shapes[name], description=spec.description,
-            image=None if image is None else ImageOutput(
-                scale=image.scale, bias=_bias(image), color_layout=image.color_layout)))
-    return features
-
-
 def metadata(recipe: Recipe):
     """The recipe's description and metadata as a modelbuild.coreml Metadata."""
-    from modelbuild import __version__
-    from modelbuild.coreml import Metadata
-
     return Metadata(short_description=recipe.description, author=recipe.metadata.author,
                     license=recipe.metadata.license, version=recipe.metadata.version,
                     user_defined={"modelbuild.recipe": recipe.name, "modelbuild.version": __version__})
@@ -153,17 +95,9 @@ def metadata(recipe: Recipe):
 
 def classifier(recipe: Recipe, root: Path):
     """The recipe's classifier section as a modelbuild.coreml Classifier (labels resolved)."""
-    from modelbuild.coreml import Classifier
-    from modelbuild.labels import resolve_labels
-
     spec = recipe.classifier
     return Classifier(labels=tuple(resolve_labels(spec.labels, root)), predicted_feature_name=spec.predicted_feature_name,
                       probabilities_output=spec.probabilities_output, add_softmax=spec.add_softmax)
-
-
-def _bias(image) -> tuple[float, ...]:
-    channels = 1 if image.color_layout == "GRAYSCALE" else 3
-    return tuple(image.bias) if image.bias is not None else (0.0,) * channels
 
 
 def _output_shapes(recipe: Recipe, onnx_path: Path, root: Path | None, frontend: str) -> dict[str, tuple[int, ...]]:
@@ -175,27 +109,17 @@ def _output_shapes(recipe: Recipe, onnx_path: Path, root: Path | None, frontend:
     this very file; else onnxruntime runs the file.
     """
     if frontend == "torch":
-        from modelbuild.shared_model import default_outputs
-
         shapes = [value.shape for value in default_outputs(recipe, root)]
     else:
-        from modelbuild.onnx_shapes import inferred_output_shapes
-
         shapes = (inferred_output_shapes(onnx_path, [tuple(spec.shape) for spec in recipe.inputs.values()])
                   or _recorded_output_shapes(recipe, onnx_path))
         if shapes is None:
-            from modelbuild.feeds import generated_inputs
-            from modelbuild.validation.runners import OnnxRunner
-
             shapes = [value.shape for value in OnnxRunner(onnx_path).run(generated_inputs(recipe)).values()]
     return {name: tuple(int(d) for d in shape) for name, shape in zip(recipe.outputs, shapes)}
 
 
 def _recorded_output_shapes(recipe: Recipe, onnx_path: Path) -> list[list[int]] | None:
     """The output shapes in the ONNX stage's record, when the record is of the file at `onnx_path` as it is now."""
-    from modelbuild import manifest, verify
-    from modelbuild.stage_run import stat_cache_file
-
     record = manifest.read_record(onnx_path.parent, "onnx") or {}
     shapes = record.get("output_shapes")
     if (record.get("outcome") != "built" or record.get("file") != onnx_path.name or not isinstance(shapes, dict)

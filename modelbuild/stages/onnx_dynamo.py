@@ -1,7 +1,7 @@
 """`onnx.exporter: dynamo`: torch.onnx.export(..., dynamo=True), deterministic and at the recipe's opset.
 
 1. Export with the recipe's input/output names, flexible dimensions as `torch.export.Dim`s
-   (modelbuild.shapes.export_bounds) and torch.onnx's optimiser (constant folding, batch-norm
+   (modelbuild.recipe.shapes.export_bounds) and torch.onnx's optimiser (constant folding, batch-norm
    fusion), at opset max(onnx.opset, 18): the exporter has no implementations below 18.
 2. Check that the file's inputs are flexible exactly where the recipe says (torch.onnx may
    specialise a dimension it cannot keep symbolic).
@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from modelbuild.recipe import Recipe
-from modelbuild.stages.onnx_stage import OnnxExportError
+from modelbuild.recipe.shapes import flexible_dims, recipe_export_bounds
+from modelbuild.stages.onnx_errors import OnnxExportError
+from modelbuild.torch_export import dynamic_shapes, quiet_export
 
 DYNAMO_OPSET = 18  # the oldest opset torch.onnx's dynamo exporter writes
 
@@ -50,9 +52,6 @@ def export_dynamo(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Pat
 def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe):
     import torch
 
-    from modelbuild.shapes import recipe_export_bounds
-    from modelbuild.torch_export import dynamic_shapes, quiet_export
-
     names = list(recipe.inputs)
     try:
         with quiet_export():
@@ -70,8 +69,6 @@ def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe):
 
 def _check_flexible_inputs(proto, recipe: Recipe) -> None:
     """Every declared flexible dimension is symbolic in the file, every other one has the default size."""
-    from modelbuild.shapes import flexible_dims
-
     for value, (name, spec) in zip(proto.graph.input, recipe.inputs.items()):
         dims = value.type.tensor_type.shape.dim
         for d, size in enumerate(spec.shape):

@@ -20,11 +20,15 @@ from modelbuild import atomic, metrics
 from modelbuild.feeds import generated_inputs
 from modelbuild.recipe import Recipe
 from modelbuild.recipe.schema import Tolerance
+from modelbuild.recipe.shapes import onnx_dynamic_axes
+from modelbuild.shared_model import default_outputs, remember_outputs, shared_model
+from modelbuild.sizes import artifact_sizes
+from modelbuild.stages.onnx_dynamo import export_dynamo
+from modelbuild.stages.onnx_errors import OnnxExportError
+from modelbuild.stages.onnx_symbolics import extra_symbolics
+from modelbuild.surgery import apply_steps
+from modelbuild.validation.runners import OnnxRunner
 from modelbuild.validation.tolerances import checks
-
-
-class OnnxExportError(RuntimeError):
-    """The export failed, the checker refused the file, or onnxruntime disagrees with the reference."""
 
 
 def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
@@ -37,8 +41,6 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
     feeds = generated_inputs(recipe)
     with atomic.atomic_path(target) as temporary:
         if recipe.model.onnx is None:
-            from modelbuild.shared_model import default_outputs, remember_outputs, shared_model
-
             model, reference = shared_model(recipe, root), "PyTorch"
             if recipe.onnx.exporter == "dynamo":  # it traces with fake tensors: the reference is a run of its own
                 _check_output_count(len(default_outputs(recipe, root)), recipe)
@@ -47,8 +49,6 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
                 remember_outputs(recipe, root, traced)
             expected = default_outputs(recipe, root)
         else:
-            from modelbuild.validation.runners import OnnxRunner
-
             source = root / recipe.model.onnx
             expected, reference = list(OnnxRunner(source).run(feeds).values()), "the source ONNX file"
             _check_output_count(len(expected), recipe)
@@ -62,7 +62,6 @@ def export_onnx(recipe: Recipe, root: Path, target: Path) -> dict[str, Any]:
             hint = _conditioning_hint(model, feeds, expected) if recipe.model.onnx is None else ""
             raise OnnxExportError(f"onnxruntime disagrees with {reference} on the example inputs: "
                                   f"{'; '.join(misses)}{hint}")
-    from modelbuild.sizes import artifact_sizes
 
     return {"opset": recipe.onnx.opset, "reference": reference,
             "max_abs_error_vs_reference": {name: f["max_abs"] for name, f in figures.items()},
@@ -92,8 +91,6 @@ def _misses(recipe: Recipe, figures: dict[str, dict[str, float]]) -> list[str]:
 def apply_onnx_surgery(path: Path, steps: list) -> None:
     """Rewrite the ONNX file at `path` with the recipe's surgery steps, in order."""
     import onnx
-
-    from modelbuild.surgery import apply_steps
 
     onnx.save(apply_steps(onnx.load(str(path)), steps), str(path))
 
@@ -135,14 +132,9 @@ def _export(model, feeds: dict[str, np.ndarray], recipe: Recipe, path: Path) -> 
     (modelbuild.stages.onnx_dynamo). The TorchScript exporter traces the model on the feeds, a real run:
     its outputs are returned (None from dynamo, which traces with fake tensors)."""
     if recipe.onnx.exporter == "dynamo":
-        from modelbuild.stages.onnx_dynamo import export_dynamo
-
         export_dynamo(model, feeds, recipe, path)
         return None
     import torch
-
-    from modelbuild.shapes import onnx_dynamic_axes
-    from modelbuild.stages.onnx_symbolics import extra_symbolics
 
     seen: list[np.ndarray] = []
     with warnings.catch_warnings(), extra_symbolics(recipe.onnx.opset), _declared_inputs_only(model, recipe, seen):
@@ -203,8 +195,6 @@ def _check(path: Path) -> None:
 def _compare(path: Path, feeds: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """onnxruntime on the file (inputs and outputs by position); per output its max abs difference, scale and
     shape."""
-    from modelbuild.validation.runners import OnnxRunner
-
     got = OnnxRunner(path).run(feeds).values()
     return {name: {"max_abs": metrics.max_abs_error(value, expected[name]), "scale": metrics.scale(expected[name]),
                    "shape": [int(d) for d in value.shape]} for name, value in zip(expected, got)}

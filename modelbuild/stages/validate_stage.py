@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from modelbuild.recipe import Recipe
+from modelbuild.stage_records import failed_stages, tampered_artifacts
+from modelbuild.validation import validate_recipe, write_reports
+from modelbuild.validation.writers import summary_lines
 
 
 class ValidationFailed(RuntimeError):
@@ -15,11 +18,6 @@ class ValidationFailed(RuntimeError):
 
 def validate(recipe: Recipe, root: Path, artifact_dir: Path) -> dict[str, Any]:
     """Run validation, write report.{json,md,html}, print one summary line per artifact."""
-    from modelbuild.validation import validate_recipe, write_reports
-    from modelbuild.validation.writers import summary_lines
-
-    from modelbuild.stage_run import failed_stages, tampered_artifacts
-
     started = time.perf_counter()
     keys = {"onnx": "onnx", **{f"coreml.{variant}": variant for variant in recipe.coreml}}
     files = {"onnx": recipe.onnx_file, **{f"coreml.{v}": recipe.coreml_file(v) for v in recipe.coreml}}

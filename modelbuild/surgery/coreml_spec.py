@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from modelbuild.quiet import coremltools
 from modelbuild.surgery.registry import SurgeryError
 
 NEURAL_NETWORK_FIELDS = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
@@ -16,8 +17,6 @@ NEURAL_NETWORK_FIELDS = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetw
 
 def ct() -> Any:
     """coremltools, imported quietly."""
-    from modelbuild.quiet import coremltools
-
     return coremltools()
 
 

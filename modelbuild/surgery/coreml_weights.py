@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from modelbuild.coreml.quiet import quiet_conversion
+from modelbuild.coreml.weight_selection import layer_selector, optimization_config
 from modelbuild.surgery import coreml_spec
 from modelbuild.surgery.registry import COREML_STEPS, SurgeryError, SurgeryStep
 
@@ -28,8 +30,6 @@ IOS16, IOS17, IOS18 = 7, 8, 9  # Core ML specification versions
 
 
 def _quietly(function: Any, *args: Any, **kwargs: Any) -> Any:
-    from modelbuild.coreml.quiet import quiet_conversion
-
     with quiet_conversion():
         return function(*args, **kwargs)
 
@@ -63,7 +63,6 @@ class WeightStep(SurgeryStep):
         problem = self.neuralnetwork_problem()
         if problem:
             raise SurgeryError(f"{self.step}: {problem}; convert with format 'mlprogram' for that.")
-        from modelbuild.coreml.weight_selection import layer_selector
 
         selector = layer_selector(mlmodel.get_spec(), self.skip_ops, self.skip_op_types, self.weight_threshold,
                                   self.step)
@@ -76,8 +75,6 @@ class WeightStep(SurgeryStep):
         raise NotImplementedError
 
     def _config(self, mlmodel: Any, op_config: Any) -> Any:
-        from modelbuild.coreml.weight_selection import optimization_config
-
         return optimization_config(mlmodel, op_config, self.skip_ops, self.skip_op_types, self.step)
 
 
@@ -214,7 +211,7 @@ class Palettize(WeightStep):
     def apply_mlprogram(self, mlmodel: Any, importance: Any = None) -> Any:
         from coremltools.optimize import coreml as cto
 
-        from modelbuild.coreml.kmeans import coremltools_lut_function
+        from modelbuild.coreml.kmeans import coremltools_lut_function  # numpy: recipes import these steps
 
         lut = coremltools_lut_function(self.nbits, importance)
         table = ({"mode": "custom", "lut_function": lut} if self.mode == "kmeans"
@@ -230,7 +227,7 @@ class Palettize(WeightStep):
     def apply_neuralnetwork(self, mlmodel: Any, selector: Any, importance: Any = None) -> Any:
         from coremltools.models.neural_network import quantization_utils
 
-        from modelbuild.coreml.kmeans import neural_network_lut_function
+        from modelbuild.coreml.kmeans import neural_network_lut_function  # numpy, as above
 
         if self.mode == "kmeans":
             return _quietly(quantization_utils.quantize_weights, mlmodel, self.nbits, "custom_lut",

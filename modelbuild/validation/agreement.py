@@ -7,6 +7,7 @@ and j have the same arg-max.
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,8 +70,6 @@ class AgreementMatrix:
 
     def html(self) -> str:
         """A self-contained page with the matrix as a colour-coded heatmap table."""
-        import html
-
         matrix = self.matrix()
         head = "".join(f"<th>{html.escape(m)}</th>" for m in self.models)
         rows = []

@@ -8,17 +8,19 @@ from typing import Callable
 import numpy as np
 
 from modelbuild import metrics
+from modelbuild.feeds import generated_inputs
 from modelbuild.fingerprint import tool_version
 from modelbuild.labels import resolve_labels
 from modelbuild.recipe import Recipe
-from modelbuild.shapes import outside_shape
-from modelbuild.feeds import generated_inputs
+from modelbuild.recipe.shapes import outside_shape
+from modelbuild.samples import Sample, make_samples
+from modelbuild.shared_model import shared_model
+from modelbuild.sizes import artifact_sizes
 from modelbuild.validation import pictures
-from modelbuild.validation.flatness import fix_for, flat_outputs
 from modelbuild.validation.agreement import top_k
+from modelbuild.validation.flatness import fix_for, flat_outputs
 from modelbuild.validation.report import Check, Comparison, Report, TaskFigure
-from modelbuild.validation.runners import (CoreMLRunner, OnnxRunner, Runner, TorchRunner, reference_pixels)
-from modelbuild.validation.samples import Sample, make_samples
+from modelbuild.validation.runners import CoreMLRunner, OnnxRunner, Runner, TorchRunner, reference_pixels
 from modelbuild.validation.tolerances import checks, over_samples, tolerance_for
 
 TOOLS = ("torch", "onnx", "onnxruntime", "coremltools", "onnx2coreml", "numpy")
@@ -79,8 +81,6 @@ def validate_recipe(recipe: Recipe, root: Path, artifact_dir: Path, *, backend: 
 
 
 def _sizes(path: Path) -> dict[str, int]:
-    from modelbuild.sizes import artifact_sizes
-
     return artifact_sizes(path) if path.exists() else {}
 
 
@@ -143,7 +143,6 @@ def reference_runner(recipe: Recipe, root: Path) -> Runner:
         runner = OnnxRunner(root / recipe.model.onnx, name="source")
         runner.backend = f"{runner.backend} on {recipe.model.onnx}"
         return runner
-    from modelbuild.shared_model import shared_model
 
     return TorchRunner(shared_model(recipe, root), list(recipe.outputs))
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from modelbuild import runtime
 from modelbuild.recipe.schema import ImageInput, ImageOutput
 
 
@@ -107,8 +108,6 @@ class CoreMLRunner(Runner):
                  images_out: dict[str, ImageOutput], backend: str = "auto",
                  classifier: tuple[str, str, list[str]] | None = None) -> None:
         """`classifier`: (recipe output name, probabilities output name, labels) of a classifier variant."""
-        from modelbuild import runtime
-
         self.model = runtime.load(path, backend=backend)
         self.name, self.images_in, self.images_out = name, images_in, images_out
         self.classifier = classifier

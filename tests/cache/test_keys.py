@@ -6,18 +6,19 @@ import textwrap
 import pytest
 from projects import edit_recipe, make_tiny_project, write_tiny_weights
 
-from modelbuild import fingerprint, manifest, tasks
+from modelbuild import manifest, tasks
 from modelbuild.cache import keys
-from modelbuild.project import load_project
+from modelbuild.stage_run import run_stage
 
 
 def _key(root, stage: str = "onnx") -> str | None:
+    """The key of the tiny recipe's stage, from the fingerprint and inputs its task hands to run_stage."""
     tasks.forget_project()
-    item = next(item for item in load_project(root) if item.name == "tiny")
-    stage_fingerprint = (fingerprint.onnx_fingerprint(item.recipe) if stage == "onnx" else
-                         fingerprint.coreml_fingerprint(item.recipe, stage.split(".", 1)[1]) if "." in stage else
-                         fingerprint.validation_fingerprint(item.recipe))
-    return keys.stage_key(item, stage, stage_fingerprint)
+    arguments = next(action[1] for dicts in tasks.project_tasks(root).values() for task in dicts
+                     for action in task.get("actions") or []
+                     if action[0] is run_stage and action[1][0].name == "tiny" and action[1][1] == stage)
+    item, key, _, _, _, stage_fingerprint, inputs = arguments[:7]
+    return keys.stage_key(item, key, stage_fingerprint, inputs)
 
 
 def _mkdirs(*paths):

@@ -8,10 +8,10 @@ import pytest
 import torch
 from surgery.helpers import SHAPE, TinyClassifier, mil_op_types, run_coreml, sample, seeded, torch_outputs
 
-from modelbuild.coreml.compression import activation_ranges, compress
+from modelbuild.coreml.compression import activation_ranges
 from modelbuild.coreml.quiet import quiet_conversion
 from modelbuild.quiet import coremltools
-from modelbuild.recipe.compression import Compression
+from modelbuild.recipe.compression import Compression, compress
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,9 @@ import pytest
 import torch
 from surgery.helpers import CLASSES, TinyClassifier, convert_coreml, run_coreml, sample, seeded, torch_outputs
 
-from modelbuild.coreml.compression import compress
 from modelbuild.coreml.importance import weight_importance
 from modelbuild.coreml.kmeans import kmeans_palette, sum_of_squares
-from modelbuild.recipe.compression import Compression
+from modelbuild.recipe.compression import Compression, compress
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from projects import REPO
 from modelbuild.diagnostics import BuildWarning
 from modelbuild.patches import PatchError
 from modelbuild.torch_model import ModelBuildError, build_model
-from modelbuild.validation.samples import make_samples
+from modelbuild.samples import make_samples
 from patches.helpers import IMAGENET, SAMPLES, classifier_recipe, project_recipe, state_digest
 
 CALIBRATE = {"step": "torch::calibrate"}

@@ -17,7 +17,7 @@ from torch.utils._sympy.numbers import int_oo
 from modelbuild import runtime
 from modelbuild.recipe import load_recipe
 from modelbuild.recipe.schema import Input
-from modelbuild.shapes import export_bounds
+from modelbuild.recipe.shapes import export_bounds
 from modelbuild.stages.coreml_stage import build_coreml
 from modelbuild.stages.onnx_dynamo import convert_opset
 from modelbuild.stages.onnx_stage import OnnxExportError, export_onnx

@@ -10,7 +10,7 @@ from projects import edit_recipe, run_doit, write_tiny_weights
 from modelbuild.recipe import load_recipe
 from modelbuild.stages.validate_stage import ValidationFailed, validate
 from modelbuild.validation import validate_recipe, write_reports
-from modelbuild.validation.samples import make_samples
+from modelbuild.samples import make_samples
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ from projects import REPO
 
 from modelbuild.recipe import RecipeError, load_recipe
 from modelbuild.recipe.schema import Input
-from modelbuild.shapes import allows, flexible_dims, onnx_dynamic_axes, outside_shape, shape_sets, validation_shapes
+from modelbuild.recipe.shapes import (allows, flexible_dims, onnx_dynamic_axes, outside_shape, shape_sets,
+                                     validation_shapes)
 
 RANGE = Input.model_validate({"shape": [1, 3, 128, 128], "flexible": {"range": {2: [32, 256], 3: [32, -1]}}})
 ENUMERATED = Input.model_validate({"shape": [1, 3, 64, 64],

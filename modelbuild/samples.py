@@ -1,4 +1,8 @@
-"""Sample inputs for validation: image files fitted to the image-shaped inputs, generated values elsewhere."""
+"""A recipe's samples: image files fitted to the image-shaped inputs, generated values elsewhere.
+
+What validation and the agreement matrix compare the artifacts on, and what calibration
+measures (torch::calibrate's norm statistics, a compression section's activations and palettes).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -10,7 +14,7 @@ from PIL import Image
 from modelbuild.feeds import generated_inputs
 from modelbuild.metrics import add_gaussian_noise
 from modelbuild.recipe import Recipe
-from modelbuild.shapes import shape_sets
+from modelbuild.recipe.shapes import shape_sets
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def test_switching_paths_reruns_what_reads_them_and_rebuilds_nothing_twice(tiny_
 
     edit_recipe(root, lambda d: d["coreml"]["viatorch"].update(capture="export"))
     assert run_doit(root, monkeypatch) == (0, ["coreml:tiny.viatorch", "validate:tiny"])
-    assert "why: variant.capture changed" in capfd.readouterr().out
+    assert "why: coreml.viatorch.capture changed" in capfd.readouterr().out
     assert run_doit(root, monkeypatch) == (0, [])
 
     onnx_file = root / "artifacts" / "tiny" / "tiny.onnx"

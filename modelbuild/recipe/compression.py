@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from modelbuild.surgery.coreml_weights import IOS17, LinearQuantize, Palettize, Prune, WeightStep
+from modelbuild.surgery.coreml_weights import IOS17, LinearQuantize, Palettize, Prune, WeightStep, check_prune_target
 
 
 class _Strict(BaseModel):
@@ -65,10 +65,7 @@ class Pruning(_Strict):
 
     @model_validator(mode="after")
     def _one_target(self) -> "Pruning":
-        if (self.sparsity is None) == (self.n_m is None):
-            raise ValueError("give exactly one of sparsity (e.g. 0.5) or n_m (e.g. [2, 4])")
-        if self.n_m is not None and not 0 < self.n_m[0] <= self.n_m[1]:
-            raise ValueError(f"n_m is [n, m] with 0 < n <= m, got {self.n_m}")
+        check_prune_target(self.sparsity, self.n_m)
         return self
 
 

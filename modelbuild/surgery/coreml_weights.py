@@ -235,6 +235,14 @@ class Palettize(WeightStep):
         return _quietly(quantization_utils.quantize_weights, mlmodel, self.nbits, "linear_lut", selector=selector)
 
 
+def check_prune_target(sparsity: float | None, n_m: list[int] | None) -> None:
+    """Pruning takes exactly one target, a sparsity or a valid [n, m] (ValueError otherwise)."""
+    if (sparsity is None) == (n_m is None):
+        raise ValueError("give exactly one of sparsity (e.g. 0.5) or n_m (e.g. [2, 4])")
+    if n_m is not None and not 0 < n_m[0] <= n_m[1]:
+        raise ValueError(f"n_m is [n, m] with 0 < n <= m, got {n_m}")
+
+
 @COREML_STEPS.register
 class Prune(WeightStep):
     """Prune ML Program weights by magnitude: the smallest become zero and are stored sparse.
@@ -254,10 +262,7 @@ class Prune(WeightStep):
 
     @model_validator(mode="after")
     def _one_target(self) -> "Prune":
-        if (self.sparsity is None) == (self.n_m is None):
-            raise ValueError("give exactly one of sparsity (e.g. 0.5) or n_m (e.g. [2, 4])")
-        if self.n_m is not None and not 0 < self.n_m[0] <= self.n_m[1]:
-            raise ValueError(f"n_m is [n, m] with 0 < n <= m, got {self.n_m}")
+        check_prune_target(self.sparsity, self.n_m)
         return self
 
     def neuralnetwork_problem(self) -> str | None:

@@ -1,5 +1,6 @@
-"""The runtime stands alone: it imports nothing of modelbuild outside itself, its modules import
-one another without a cycle, and `import modelbuild.runtime` loads none of the build system's tools.
+"""The runtime stands alone: it imports nothing of modelbuild outside itself, and `import
+modelbuild.runtime` loads none of the build system's tools (that no import cycle exists, in the
+runtime or elsewhere, tests/test_import_contract.py checks).
 
 Imports are read with ast from every module, function-level ones included (an import inside a
 function couples the modules as much as one at the top).
@@ -77,60 +78,6 @@ def test_the_check_finds_function_level_and_relative_imports(tmp_path):
         "modelbuild/runtime/sub/x.py:5: import modelbuild.atomic",
         "modelbuild/runtime/sub/x.py:6: import modelbuild.recipe.schema",
     ]
-
-
-def import_graph(root: Path, package: str) -> dict[str, set[str]]:
-    """module -> the package's modules it imports (function-level imports count, `if TYPE_CHECKING:` ones not)."""
-    paths = {module_name(path, root, package): path for path in root.rglob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for module, path in paths.items():
-        graph[module] = set()
-        for _, target, names in imports_of(path, module, type_checking=False):
-            submodules = {f"{target}.{name}" for name in names} & paths.keys()
-            graph[module] |= submodules or ({target} & paths.keys())
-    return graph
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components of more than one module (or a module importing itself)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        for target in sorted(graph[node]):
-            if target not in index:
-                visit(target)
-                low[node] = min(low[node], low[target])
-            elif target in stack:
-                low[node] = min(low[node], index[target])
-        if low[node] == index[node]:
-            component = [stack.pop()]
-            while component[-1] != node:
-                component.append(stack.pop())
-            if len(component) > 1 or node in graph[node]:
-                found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return found
-
-
-def test_no_import_cycle_among_the_runtime_modules():
-    graph = import_graph(RUNTIME_ROOT, RUNTIME)
-    assert graph["modelbuild.runtime.model"] and graph["modelbuild.runtime.pipeline"]  # the walk sees imports
-    assert cycles(graph) == []
-
-
-def test_the_cycle_check_sees_a_cycle_through_a_function_level_import():
-    graph = {"p.model": {"p.pipeline"}, "p.pipeline": {"p.features"}, "p.features": set()}
-    assert cycles(graph) == []
-    graph["p.features"].add("p.model")
-    assert cycles(graph) == [["p.features", "p.model", "p.pipeline"]]
 
 
 def test_importing_the_runtime_loads_none_of_the_build_systems_tools():

@@ -1,8 +1,8 @@
 """doit's console output for modelbuild: private stage tasks are shown under their public names.
 
 The artifact stages run as private tasks (`_onnx:r`, `_coreml:r.<v>`, see modelbuild.tasks);
-doit would print nothing for them. This reporter prints them as `onnx:r` and `coreml:r.<v>`,
-hides the verdict tasks when they pass, and names a failed verdict after its public task.
+doit would print nothing for them. This reporter prints them as `onnx:r` and `coreml:r.<v>`, and
+hides the public tasks (which only check the stage's verdict) unless they fail.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from doit.reporter import ConsoleReporter
 
 from modelbuild.build_lock import BuildLock
 
-VERDICT = "_verdict"
+VERDICT = "modelbuild_verdict"  # the meta key marking a public stage task (a verdict)
 STAGES = ("_onnx:", "_coreml:")
 
 
@@ -32,24 +32,18 @@ class StageReporter(ConsoleReporter):
     def execute_task(self, task):
         if _shown_as(task) is not None:
             self.write(f".  {_shown_as(task)}\n")
-        elif not task.name.startswith(VERDICT):
+        elif not _is_verdict(task):
             super().execute_task(task)
 
     def skip_uptodate(self, task):
         if _shown_as(task) is not None:
             self.write(f"-- {_shown_as(task)}\n")
-        elif not task.name.startswith(VERDICT):
+        elif not _is_verdict(task):
             super().skip_uptodate(task)
 
-    def _write_failure(self, result, write_exception=True):
-        """A failed verdict shows as its public task (`coreml:r.v`) with the stage's error."""
-        name = result["task"].name
-        if name.startswith(VERDICT):
-            recipe, stage, *variant = name.split(":", 1)[1].split(".")
-            name = f"{stage}:{'.'.join([recipe, *variant])}"
-        self.write(f"{result['exception'].get_name()} - {name}\n")
-        if write_exception:
-            self.write(result["exception"].get_msg() + "\n")
+
+def _is_verdict(task) -> bool:
+    return bool(task.meta) and task.meta.get(VERDICT, False)
 
 
 def _shown_as(task) -> str | None:

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from doit.exceptions import TaskFailed
+from doit.dependency import UptodateCalculator
+from doit.task import result_dep
+from doit.tools import config_changed
 
 from modelbuild import fingerprint, manifest, verify
 from modelbuild.cache.stage import SharedStage
@@ -103,10 +106,34 @@ def verdict(item, key: str) -> TaskFailed | None:
     return TaskFailed(f"{item.path.relative_to(item.root)}: {key}: {record.get('error', 'the stage has not run')}")
 
 
-def outputs_intact(item, key: str, outputs: list[Path]) -> Callable[[], bool]:
-    """doit uptodate check: the last run built, and what it wrote is still there, unchanged (a failed or
-    tampered stage runs again)."""
-    return lambda: not_intact(manifest.read_record(item.artifact_dir, key), outputs, stat_cache(item, key)) is None
+class StageUptodate(UptodateCalculator):
+    """A stage's whole doit uptodate check in one callable (doit inspects each callable's signature per task:
+    one instead of two to four): its fingerprint is unchanged (doit's `config_changed`), the results of the
+    upstream stages it reads are unchanged (`result_dep`, which also orders it after them), and the last run
+    built what is still there, unchanged (a failed or tampered stage runs again). The values doit keeps are
+    those of `config_changed` and `result_dep`, so build state from before carries over."""
+
+    def __init__(self, item, key: str, outputs: list[Path], stage_fingerprint: dict[str, Any],
+                 upstream: list[str]):
+        self.item, self.key, self.outputs, self.upstream = item, key, outputs, list(upstream)
+        self.config = config_changed(stage_fingerprint)
+        self.results = [result_dep(name) for name in upstream]
+
+    def configure_task(self, task) -> None:
+        for part in (self.config, *self.results):
+            part.configure_task(task)
+
+    def setup(self, dep_manager, tasks_dict) -> None:
+        for part in self.results:
+            part.setup(dep_manager, tasks_dict)
+
+    def __call__(self, task, values) -> bool:
+        same = [part(task, values) for part in (self.config, *self.results)]  # each registers its value saver
+        return all(same) and self.intact()
+
+    def intact(self) -> bool:
+        record = manifest.read_record(self.item.artifact_dir, self.key)
+        return not_intact(record, self.outputs, stat_cache(self.item, self.key)) is None
 
 
 def why_rerun(item, key: str, outputs: list[Path], stage_fingerprint: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ Per recipe r:
 
 The artifact stages run as private tasks (`_onnx:r`, `_coreml:r.<v>`) that record a failure
 instead of failing, so that validation still reports every other artifact; `onnx:r` and
-`coreml:r.<v>` group such a task with its verdict (`_verdict:...`), which fails when it failed.
+`coreml:r.<v>` run such a task, then its verdict, which fails when it failed.
 `modelbuild.reporter.StageReporter` shows the private stages under their public names. A recipe
 whose tasks cannot be made (a bug) gets one failing build task, like a recipe that does not load.
 """
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from doit.exceptions import TaskFailed
-from doit.tools import config_changed, result_dep
 
 from modelbuild import atomic, fingerprint
 from modelbuild.file_checker import HashCachingChecker
@@ -32,13 +31,11 @@ from modelbuild.manifest import manifest_is_current, repair_manifest
 from modelbuild.project import Loaded, load_project
 from modelbuild.recipe import Recipe, RecipeError
 from modelbuild.reporter import VERDICT, StageReporter
-from modelbuild.stage_run import outputs_intact, run_stage, verdict
+from modelbuild.stage_run import StageUptodate, run_stage, verdict
 from modelbuild.stages import agreement_stage
 
-__all__ = ["DOIT_CONFIG", "task_onnx", "task__onnx", "task_coreml", "task__coreml", "task__verdict", "task_validate",
+__all__ = ["DOIT_CONFIG", "task_onnx", "task__onnx", "task_coreml", "task__coreml", "task_validate",
            "task_agreement", "task__manifest", "task_build"]
-
-
 
 
 DOIT_CONFIG = {
@@ -72,9 +69,10 @@ def stage_task_name(recipe: str, key: str) -> str:
     return f"_{stage}:{recipe}" + (f".{variant}" if variant else "")
 
 
-def upstream_checks(upstream: list[tuple[str, str]]) -> list:
-    """result_dep on the artifact stages ((recipe, key) pairs) a stage reads: re-run when one changed."""
-    return [result_dep(stage_task_name(recipe, key)) for recipe, key in upstream]
+def uptodate(item: Loaded, key: str, outputs: list[Path], stage_fingerprint: dict,
+             upstream: list[tuple[str, str]] = ()) -> list:
+    """The doit uptodate of stage `key`: fingerprint, outputs and the artifact stages ((recipe, key) pairs) it reads."""
+    return [StageUptodate(item, key, outputs, stage_fingerprint, [stage_task_name(r, k) for r, k in upstream])]
 
 
 def stage_action(item: Loaded, key: str, outputs: list[Path], stage: str, args: tuple, stage_fingerprint: dict,
@@ -96,7 +94,7 @@ def onnx_task(item: Loaded) -> dict[str, Any]:
                                  (item.recipe, item.root, target), stage_fingerprint, StageInputs(tuple(deps)))],
         "file_dep": deps,
         "targets": [in_project(item, target)],
-        "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, "onnx", [target])],
+        "uptodate": uptodate(item, "onnx", [target], stage_fingerprint),
         "clean": True,
     }
 
@@ -127,22 +125,17 @@ def coreml_task(item: Loaded, variant: str) -> dict[str, Any]:
                                  args, stage_fingerprint, inputs, requires)],
         "file_dep": deps,
         "targets": [in_project(item, target)],
-        "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, f"coreml.{variant}", [artifact]),
-                     *upstream_checks(upstream)],
+        "uptodate": uptodate(item, f"coreml.{variant}", [artifact], stage_fingerprint, upstream),
         "clean": [(atomic.remove, [artifact]), (atomic.remove, [target])],
     }
 
 
 def public_task(item: Loaded, stage_task: dict[str, Any], key: str) -> dict[str, Any]:
-    """The public task of a private stage (`onnx:r` for `_onnx:r`): run it, then fail if it failed."""
-    stage = key.split(".")[0]
-    return {"name": stage_task["name"], "doc": stage_task["doc"], "actions": None, "clean": stage_task["clean"],
-            "task_dep": [f"_{stage}:{stage_task['name']}", f"{VERDICT}:{item.name}.{key}"]}
-
-
-def verdict_task(item: Loaded, key: str) -> dict[str, Any]:
-    """The private check behind a public stage task: fail with the stage's error if its last run failed."""
-    return {"name": f"{item.name}.{key}", "actions": [(verdict, [item, key])], "uptodate": [False]}
+    """The public task of a private stage (`onnx:r` for `_onnx:r`): run it, then fail if its last run failed
+    (the verdict always runs: it only reads the stage's record)."""
+    return {"name": stage_task["name"], "doc": stage_task["doc"], "actions": [(verdict, [item, key])],
+            "clean": stage_task["clean"], "task_dep": [stage_task_name(item.name, key)], "uptodate": [False],
+            "meta": {VERDICT: True}}
 
 
 def manifest_task(item: Loaded) -> dict[str, Any]:
@@ -172,8 +165,7 @@ def validate_task(item: Loaded) -> dict[str, Any]:
                                  StageInputs(tuple(deps), tuple(upstream)), terminal=True)],
         "file_dep": deps,
         "targets": [in_project(item, r) for r in reports],
-        "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, "validate", reports),
-                     *upstream_checks(upstream)],
+        "uptodate": uptodate(item, "validate", reports, stage_fingerprint, upstream),
         "clean": True,
     }
 
@@ -210,8 +202,7 @@ def agreement_task(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, Any]:
                                  terminal=True)],
         "file_dep": deps,
         "targets": [in_project(item, p) for p in outputs],
-        "uptodate": [config_changed(stage_fingerprint), outputs_intact(item, "agreement", outputs),
-                     *upstream_checks(upstream)],
+        "uptodate": uptodate(item, "agreement", outputs, stage_fingerprint, upstream),
         "clean": True,
     }
 
@@ -232,13 +223,13 @@ def build_task(item: Loaded) -> dict[str, Any]:
 def recipe_tasks(item: Loaded, recipes: dict[str, Recipe]) -> dict[str, list[dict[str, Any]]]:
     """Every task dict of one valid recipe, by task creator (onnx, _onnx, coreml, ...)."""
     recipe = item.recipe
-    variants = list(recipe.coreml)
+    export = onnx_task(item)
+    conversions = {v: coreml_task(item, v) for v in recipe.coreml}
     return {
-        "onnx": [public_task(item, onnx_task(item), "onnx")],
-        "_onnx": [onnx_task(item)],
-        "coreml": [public_task(item, coreml_task(item, v), f"coreml.{v}") for v in variants],
-        "_coreml": [coreml_task(item, v) for v in variants],
-        "_verdict": [verdict_task(item, key) for key in ("onnx", *(f"coreml.{v}" for v in variants))],
+        "onnx": [public_task(item, export, "onnx")],
+        "_onnx": [export],
+        "coreml": [public_task(item, task, f"coreml.{v}") for v, task in conversions.items()],
+        "_coreml": list(conversions.values()),
         "validate": [validate_task(item)],
         "agreement": [agreement_task(item, recipes)] if recipe.agreement is not None else [],
         "_manifest": [manifest_task(item)],
@@ -285,7 +276,6 @@ task_onnx = _creator("onnx", "Export each recipe's model to ONNX (fails if the e
 task__onnx = _creator("_onnx", "The ONNX exports, recording a failure instead of failing.")
 task_coreml = _creator("coreml", "Convert each recipe's Core ML variants (each fails if its conversion failed).")
 task__coreml = _creator("_coreml", "The Core ML conversions, recording a failure instead of failing.")
-task__verdict = _creator("_verdict", "Fail when the last run of an artifact stage failed.")
 task_validate = _creator("validate", "Validate each recipe's artifacts against PyTorch.")
 task_agreement = _creator("agreement", "Top-1 agreement matrices of the recipes that declare one.")
 task__manifest = _creator("_manifest", "Rebuild a recipe's manifest.json when it is missing or wrong.")

@@ -9,6 +9,7 @@ from projects import REPO, edit_recipe
 
 from modelbuild import fingerprint, tasks
 from modelbuild.recipe import load_recipe
+from modelbuild.stage_run import verdict
 
 
 def _project(root):
@@ -25,13 +26,19 @@ def test_task_names_and_groups(tiny_project):
                                  "_manifest:tiny"]
 
 
+def _upstream(task) -> list[str]:
+    """The stage tasks whose results a task's uptodate check compares."""
+    return [name for check in task["uptodate"] for name in check.upstream]
+
+
 def test_public_stage_tasks_run_the_stage_then_its_verdict(tiny_project):
     item = _project(tiny_project)["tiny"]
     onnx = tasks.public_task(item, tasks.onnx_task(item), "onnx")
-    assert (onnx["name"], onnx["actions"], onnx["task_dep"]) == ("tiny", None, ["_onnx:tiny", "_verdict:tiny.onnx"])
+    assert (onnx["name"], onnx["task_dep"], onnx["uptodate"]) == ("tiny", ["_onnx:tiny"], [False])
+    assert onnx["actions"] == [(verdict, [item, "onnx"])]
     coreml = tasks.public_task(item, tasks.coreml_task(item, "viaonnx"), "coreml.viaonnx")
-    assert coreml["task_dep"] == ["_coreml:tiny.viaonnx", "_verdict:tiny.coreml.viaonnx"]
-    assert tasks.verdict_task(item, "coreml.viaonnx")["name"] == "tiny.coreml.viaonnx"
+    assert coreml["task_dep"] == ["_coreml:tiny.viaonnx"]
+    assert coreml["actions"] == [(verdict, [item, "coreml.viaonnx"])]
 
 
 def test_file_dependencies(tiny_project):
@@ -43,7 +50,7 @@ def test_file_dependencies(tiny_project):
     assert onnx["targets"] == ["artifacts/tiny/tiny.onnx"]
     via_onnx = tasks.coreml_task(item, "viaonnx")
     assert via_onnx["file_dep"] == []  # the ONNX file's outcome (its sha256) is a result dependency instead
-    assert [dep.dep_name for dep in via_onnx["uptodate"] if hasattr(dep, "dep_name")] == ["_onnx:tiny"]
+    assert _upstream(via_onnx) == ["_onnx:tiny"]
     assert sorted(tasks.coreml_task(item, "viatorch")["file_dep"]) == sorted([weights, source])
 
 
@@ -54,7 +61,7 @@ def test_validation_depends_on_every_artifact_stage_and_sample(tiny_project):
     artifacts = tiny_project / "artifacts" / "tiny"
     task = tasks.validate_task(item)
     assert set(task["file_dep"]) >= {"sample.png", "weights/tiny.pth"}
-    assert [dep.dep_name for dep in task["uptodate"] if hasattr(dep, "dep_name")] == [
+    assert _upstream(task) == [
         "_onnx:tiny", "_coreml:tiny.viaonnx", "_coreml:tiny.viatorch"]
     assert task["targets"] == [f"artifacts/tiny/{name}" for name in ("report.json", "report.md", "report.html")]
 

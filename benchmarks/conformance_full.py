@@ -143,6 +143,12 @@ def chunks_to_run(plan: Plan, state: ChunkState, args: argparse.Namespace) -> li
     if not (args.rerun_failed or args.rerun_chunk):
         return [chunk for chunk in plan.chunks if state.result(chunk) is None]
     suite = get_suite(plan.selection.suite)
+    unknown = [pattern for pattern in args.rerun_chunk
+               if not any(chunk_matches(chunk, pattern, suite) for chunk in plan.chunks)]
+    if unknown:
+        raise ValueError(f"No chunk, test file or test class matches --rerun-chunk {' '.join(map(repr, unknown))}; "
+                         "--list shows the chunks (a name such as 'iOS14/test_recurrent.py::TestLSTM[2/4]' "
+                         "is taken exactly, a glob such as 'TestLSTM*' matches names, files and classes).")
     chosen = []
     for chunk in plan.chunks:
         result = state.result(chunk)
@@ -216,9 +222,9 @@ class Scheduler:
                                    chunk_timeout=args.chunk_timeout)
                 done = sum(1 for c in plan.chunks if self._state.result_path(c).exists())
                 print(f"[{done}/{total} done] {describe_result(result, len(chunk.node_ids))}", flush=True)
-            except ConformanceRunError as error:
+            except Exception as error:  # the harness failed (ConformanceRunError) or broke: tell, go on
                 with self._mutex:
-                    self.errors.append(f"{chunk.name}: {error}")
+                    self.errors.append(f"{chunk.name}: {type(error).__name__}: {error}")
                 print(f"chunk {chunk.name} could not run (its logs: {self._state.log_dir(chunk)}): {error}",
                       flush=True)
             finally:

@@ -106,7 +106,10 @@ def plan_chunks(node_ids: Iterable[str], suite: Suite, size: int) -> list[Chunk]
 
 
 def chunk_matches(chunk: Chunk, pattern: str, suite: Suite) -> bool:
-    """Does `pattern` (a glob) name the chunk, or a test file or `file::Class` of one of its tests?"""
+    """Does `pattern` name the chunk (exactly: names hold brackets, `[2/5]`, which globs read as a
+    character set), or match as a glob its name, a test file or `file::Class` of one of its tests?"""
+    if pattern in (chunk.name, chunk.slug):
+        return True
     if fnmatch.fnmatchcase(chunk.name, pattern) or fnmatch.fnmatchcase(chunk.slug, pattern):
         return True
     for nodeid in chunk.node_ids:

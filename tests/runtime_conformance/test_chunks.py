@@ -54,6 +54,10 @@ def test_a_chunk_is_named_by_its_name_files_or_classes() -> None:
     for pattern in (chunk.name, "TestTiny", "iOS14/test_big.py", "iOS14/*::TestSmall", chunk.slug):
         assert chunk_matches(chunk, pattern, MIL), pattern
     assert not chunk_matches(chunk, "TestX", MIL)
+    part = plan_chunks(_ids("iOS14/test_big.py", "TestX", 30), MIL, size=10)[1]
+    assert part.name == "iOS14/test_big.py::TestX[2/3]"
+    assert chunk_matches(part, part.name, MIL)  # exactly, although "[2/3]" is a glob character set
+    assert not chunk_matches(part, "iOS14/test_big.py::TestX[1/3]", MIL)
 
 
 def _plan(chunks: list[Chunk]) -> Plan:
@@ -130,3 +134,17 @@ def test_merged_report_adds_up_the_chunks_and_names_their_commits(tmp_path: Path
     assert "numpy 2.3.5 (2 chunks)" in provenance
     assert json.loads(json.dumps(results[first.name].to_json())) == results[first.name].to_json()
     assert ChunkResult.from_json(results[first.name].to_json()) == results[first.name]
+
+
+def test_the_full_run_tool_refuses_a_rerun_pattern_that_names_no_chunk(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    import conformance_full
+
+    state = ChunkState(tmp_path / "state")
+    state.save_plan(_plan(plan_chunks(_ids("iOS14/test_a.py", "TestA", 3), MIL, size=10)))
+    common = ["--state", str(state.root), "--suite", "mil", "--files", "iOS14/test_*.py", "--chunk-size", "10"]
+    assert conformance_full.main([*common, "--rerun-chunk", "TestNope[1/2]"]) == 2
+    assert "No chunk, test file or test class matches --rerun-chunk 'TestNope[1/2]'" in capsys.readouterr().out
+    assert conformance_full.main([*common[:-1], "20"]) == 2  # another chunk size: another run
+    assert "holds a run of another selection" in capsys.readouterr().out
+    assert not list(state.root.glob("chunks/*"))  # nothing ran

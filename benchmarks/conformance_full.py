@@ -37,6 +37,7 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from modelbuild import atomic  # noqa: E402
+from modelbuild.file_lock import FileLock  # noqa: E402
 from modelbuild.runtime_conformance.chunk_state import (  # noqa: E402
     ChunkResult,
     ChunkState,
@@ -198,7 +199,7 @@ class Scheduler:
         result = self._state.result(chunk)
         return result is None or (self._rerun and result.started_at < self._since)
 
-    def claim(self):
+    def claim(self) -> tuple[Chunk, FileLock] | None:
         """The next chunk and its held lock, or None when nothing (or no more of the limit) is left."""
         with self._mutex:
             while self._queue and (self._limit is None or self.started < self._limit):

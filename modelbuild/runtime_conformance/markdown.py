@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 from modelbuild.runtime_conformance.report import grouping_keys
-from modelbuild.runtime_conformance.results import Summary, Tally
+from modelbuild.runtime_conformance.results import Summary, Tally, collect_error_reason
 
 
 def _rate(tally: Tally) -> str:
@@ -35,6 +35,9 @@ def format_markdown(summary: Summary, suite_name: str, top: int = 15) -> str:
         f"(`UnsupportedOpError`); the pass rate without them is "
         f"{'-' if with_kernels is None else f'{100 * with_kernels:.1f}%'}."
         + (f" {summary.not_run} selected tests did not run (time limit)." if summary.not_run else ""), "",
+        *[f"Could not collect `{path}` (its tests are not counted): "
+          f"{_escape(collect_error_reason(message))}" + "\n"
+          for path, message in summary.collect_errors.items()],
         *_table("test file", list(summary.tally(keys["per_file"]).items())), "",
     ]
     per_class = summary.tally(keys["per_class"])

@@ -17,9 +17,11 @@ Options (all optional):
   --modelbuild-collected=PATH     write every collected node id to PATH (a JSON list).
   --modelbuild-runtime=MOD:FUNC   the loader predict is routed to (default
                                   modelbuild.runtime:load; tests use a fake one).
-  --modelbuild-scipy-shim         if scipy is missing, stand in for the three
-                                  scipy.special functions the MIL op tests use.
   --modelbuild-test-timeout=SEC   fail a test whose call phase runs longer than SEC.
+  --modelbuild-parent-pid=PID     die (SIGKILL, Linux) when the process that started
+                                  this pytest dies, even by SIGKILL: the runner starts
+                                  pytest in a session of its own, so nothing else
+                                  would stop it.
 
 A test "reached predict" when a routed `MLModel.predict` or `make_state` was
 entered during it; the flag is also added to the test's `user_properties`
@@ -27,14 +29,16 @@ entered during it; the flag is also added to the test's `user_properties`
 """
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 import pytest
 
-from modelbuild.runtime_conformance import scipy_shim
 from modelbuild.runtime_conformance.macos import pretend_macos
 from modelbuild.runtime_conformance.routing import DEFAULT_RUNTIME, on_reach, route_predict, set_runtime
 
@@ -56,17 +60,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"module:function that loads an MLModel for prediction (default {DEFAULT_RUNTIME}).",
     )
     group.addoption(
-        "--modelbuild-scipy-shim", action="store_true",
-        help="Stand in for scipy.special (erf, softmax, logsumexp) if scipy is missing.",
-    )
-    group.addoption(
         "--modelbuild-test-timeout", type=float, default=0.0, help="Per-test call timeout (s)."
     )
+    group.addoption(
+        "--modelbuild-parent-pid", type=int, default=0, help="Die when the process with this id dies."
+    )
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies; exit now if it already has."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("--modelbuild-scipy-shim"):
-        scipy_shim.install_if_missing()
+    parent_pid = config.getoption("--modelbuild-parent-pid")
+    if parent_pid:
+        die_with_parent(parent_pid)
     pretend_macos()
     set_runtime(config.getoption("--modelbuild-runtime"))
     route_predict()

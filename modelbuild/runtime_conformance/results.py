@@ -133,6 +133,12 @@ def normalise_reason(message: str) -> str:
     return first
 
 
+def collect_error_reason(message: str) -> str:
+    """Why a test file could not be collected: the last line of pytest's report (the exception), normalised."""
+    lines = message.strip().splitlines()
+    return normalise_reason(lines[-1] if lines else "")
+
+
 @dataclass
 class Summary:
     """Conformance figures of one run."""
@@ -275,5 +281,5 @@ def format_overall(summary: Summary) -> str:
         f"errored (setup/teardown errors, crashes; counted in the failures): {t.errored}",
     ]
     for path, message in summary.collect_errors.items():
-        lines.append(f"could not collect {path}: {normalise_reason(message.splitlines()[-1])}")
+        lines.append(f"could not collect {path} (its tests are not counted): {collect_error_reason(message)}")
     return "\n".join(line for line in lines if line)

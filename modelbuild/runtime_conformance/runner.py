@@ -26,7 +26,7 @@ from typing import Sequence
 
 from modelbuild.runtime_conformance.results import Summary, TestRecord, read_records
 from modelbuild.runtime_conformance.suites import (
-    Suite,
+    class_of,
     coremltools_site_dir,
     filter_classes,
     get_suite,
@@ -88,8 +88,8 @@ def _environment(selection: Selection) -> dict[str, str]:
     return env
 
 
-def _pytest_command(workdir: Path, selection: Selection, suite: Suite, extra: Sequence[str],
-                    files: Sequence[Path]) -> list[str]:
+def _pytest_command(workdir: Path, selection: Selection, extra: Sequence[str],
+                    targets: Sequence[str | Path]) -> list[str]:
     ini = workdir / "pytest.ini"
     if not ini.exists():
         ini.write_text("[pytest]\n", encoding="utf-8")  # keeps the repo's addopts out
@@ -97,11 +97,9 @@ def _pytest_command(workdir: Path, selection: Selection, suite: Suite, extra: Se
         sys.executable, "-m", "pytest", "-c", str(ini), f"--rootdir={coremltools_site_dir()}",
         "-p", "no:cacheprovider", "-p", PLUGIN, "-q", "--tb=line", "-rN",
         "--continue-on-collection-errors", "-W", "ignore",
+        f"--modelbuild-runtime={selection.runtime}", f"--modelbuild-parent-pid={os.getpid()}",
     ]
-    if suite.needs_scipy_shim:
-        command.append("--modelbuild-scipy-shim")
-    command.append(f"--modelbuild-runtime={selection.runtime}")
-    return command + list(extra) + [str(path) for path in files]
+    return command + list(extra) + [str(target) for target in targets]
 
 
 def collect(selection: Selection, workdir: Path) -> tuple[list[str], dict[str, str]]:
@@ -109,7 +107,7 @@ def collect(selection: Selection, workdir: Path) -> tuple[list[str], dict[str, s
     suite = get_suite(selection.suite)
     files = suite_files(suite, selection.files or None)
     collected, results = workdir / "collected.json", workdir / "collect-results.jsonl"
-    command = _pytest_command(workdir, selection, suite, [
+    command = _pytest_command(workdir, selection, [
         "--collect-only", f"--modelbuild-collected={collected}", f"--modelbuild-results={results}",
     ], files)
     with open(workdir / "collect.log", "w", encoding="utf-8") as log:
@@ -155,6 +153,27 @@ def _describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
+def collection_targets(node_ids: Sequence[str]) -> list[str]:
+    """What pytest is told to collect for `node_ids`: `file::Class` for each test class, the
+    whole file when one of its tests is a module-level function.
+
+    Collecting only the classes wanted (the plugin's --modelbuild-select then keeps
+    the node ids) spares a run of a few classes of test_torch_ops.py the
+    generation of its 22,705 parametrized items.
+    """
+    site = coremltools_site_dir()
+    per_file: dict[str, set[str]] = {}
+    for nodeid in node_ids:
+        per_file.setdefault(nodeid.split("::", 1)[0], set()).add(class_of(nodeid))
+    targets = []
+    for path, classes in sorted(per_file.items()):
+        if "(module)" in classes:
+            targets.append(str(site / path))
+        else:
+            targets += [f"{site / path}::{name}" for name in sorted(classes)]
+    return targets
+
+
 def execute(node_ids: Sequence[str], selection: Selection, workdir: Path, *,
             deadline: float | None = None, test_timeout: float = 120.0) -> tuple[list[TestRecord], int]:
     """Run `node_ids`; returns the records and how many selected tests never ran (deadline).
@@ -162,7 +181,6 @@ def execute(node_ids: Sequence[str], selection: Selection, workdir: Path, *,
     A pytest that dies mid-test is restarted (at most 25 times) on the tests
     left; the test it died in is recorded as "crashed".
     """
-    suite = get_suite(selection.suite)
     records: dict[str, TestRecord] = {}
     remaining = list(node_ids)
     for attempt in range(_MAX_RESTARTS + 1):
@@ -170,11 +188,10 @@ def execute(node_ids: Sequence[str], selection: Selection, workdir: Path, *,
             break
         select, results = workdir / f"select-{attempt}.json", workdir / f"results-{attempt}.jsonl"
         select.write_text(json.dumps(remaining), encoding="utf-8")
-        files = sorted({coremltools_site_dir() / nodeid.split("::", 1)[0] for nodeid in remaining})
-        command = _pytest_command(workdir, selection, suite, [
+        command = _pytest_command(workdir, selection, [
             f"--modelbuild-select={select}", f"--modelbuild-results={results}",
             f"--modelbuild-test-timeout={test_timeout:g}", f"--junitxml={workdir / f'junit-{attempt}.xml'}",
-        ], files)
+        ], collection_targets(remaining))
         log_path = workdir / f"run-{attempt}.log"
         with open(log_path, "w", encoding="utf-8") as log:
             process = subprocess.Popen(command, cwd=REPO_ROOT, env=_environment(selection),
@@ -185,6 +202,9 @@ def execute(node_ids: Sequence[str], selection: Selection, workdir: Path, *,
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _stop(process)
+            except BaseException:  # Ctrl-C, SystemExit: pytest runs in its own session, stop it
+                _stop(process)
+                raise
         finished, _, reached, unfinished = read_records(results)
         records.update((record.nodeid, record) for record in finished)
         if timed_out:
@@ -206,10 +226,15 @@ def execute(node_ids: Sequence[str], selection: Selection, workdir: Path, *,
 
 
 def git_commit() -> str:
-    """The short hash of the repository's HEAD ("unknown" outside git)."""
+    """The short hash of the repository's HEAD, with `+changes` when modelbuild/ differs from it
+    (uncommitted or untracked files): the figures are then not that commit's ("unknown" outside git)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        def git(*arguments: str) -> str:
+            return subprocess.run(["git", *arguments], cwd=REPO_ROOT, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+
+        changed = git("status", "--porcelain", "--", "modelbuild")
+        return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

@@ -23,12 +23,11 @@ class Suite:
     name: str
     root: str  # relative to the coremltools package directory
     default_files: tuple[str, ...]  # globs relative to `root`
-    needs_scipy_shim: bool
 
 
 SUITES: dict[str, Suite] = {
-    "mil": Suite("mil", "converters/mil/mil/ops/tests", ("iOS1[4-8]/test_*.py",), True),
-    "torch": Suite("torch", "converters/mil/frontend/torch/test", ("test_torch_ops.py",), False),
+    "mil": Suite("mil", "converters/mil/mil/ops/tests", ("iOS1[4-8]/test_*.py",)),
+    "torch": Suite("torch", "converters/mil/frontend/torch/test", ("test_torch_ops.py",)),
 }
 
 

@@ -1,7 +1,7 @@
 """The conformance harness (modelbuild.runtime_conformance) and the recorded conformance floor.
 
-Fast tests check the harness's parts against independent oracles (torch for the
-scipy stand-in, a fake runtime whose answers we know for the plugin). The slow
+Fast tests check the harness's parts against independent oracles (a fake
+runtime whose answers we know for the plugin). The slow
 ones run real coremltools tests in a subprocess: with a runtime that answers
 zeros (every test that reaches predict must fail: the comparison is live), with
 a runtime that kills the interpreter (the runner must survive), and the CI
@@ -21,12 +21,12 @@ import pytest
 import torch
 
 from modelbuild.runtime_conformance import floor as floor_module
-from modelbuild.runtime_conformance import routing, scipy_shim
+from modelbuild.runtime_conformance import routing
 from modelbuild.runtime_conformance.markdown import format_markdown
 from modelbuild.runtime_conformance.report import format_summary, short_test_name
 from modelbuild.runtime_conformance.results import Summary, TestRecord, normalise_reason, read_records
-from modelbuild.runtime_conformance.runner import REPO_ROOT, Selection, run_conformance
-from modelbuild.runtime_conformance.suites import class_of, file_of, get_suite, sample_node_ids
+from modelbuild.runtime_conformance.runner import REPO_ROOT, Selection, collection_targets, run_conformance
+from modelbuild.runtime_conformance.suites import class_of, coremltools_site_dir, file_of, get_suite, sample_node_ids
 
 PYTHON = sys.executable
 
@@ -81,6 +81,16 @@ def test_node_ids_name_their_file_and_op_class() -> None:
     assert class_of("coremltools/x/test_y.py::test_z") == "(module)"
     with pytest.raises(ValueError, match="Unknown conformance suite 'tf'"):
         get_suite("tf")
+
+
+def test_pytest_collects_only_the_classes_a_run_needs() -> None:
+    torch_file = "coremltools/converters/mil/frontend/torch/test/test_torch_ops.py"
+    mixed_file = "coremltools/x/test_mixed.py"
+    ids = [f"{torch_file}::TestConv::test_a[x]", f"{torch_file}::TestConv::test_b[y::z]",
+           f"{torch_file}::TestAbs::test_c", f"{mixed_file}::TestY::test_d", f"{mixed_file}::test_module_level"]
+    site = coremltools_site_dir()
+    assert collection_targets(ids) == [f"{site / torch_file}::TestAbs", f"{site / torch_file}::TestConv",
+                                       f"{site / mixed_file}"]  # a module-level test: the whole file
 
 
 def test_report_names_tests_without_shared_parameters_and_lists_wrong_answers() -> None:
@@ -149,21 +159,6 @@ def test_read_records_reports_the_test_a_crash_interrupted(tmp_path: Path) -> No
     records, errors, reached, unfinished = read_records(path)
     assert [r.nodeid for r in records] == ["a"] and errors == {}
     assert reached == ["a", "b"] and unfinished == "b"
-
-
-def test_scipy_stand_in_matches_torch() -> None:
-    x = np.random.default_rng(0).normal(size=(3, 4, 5)).astype(np.float32) * 3
-    t = torch.from_numpy(x).double()
-    np.testing.assert_allclose(scipy_shim.erf(x), torch.erf(t).numpy(), rtol=1e-6, atol=1e-7)
-    assert scipy_shim.erf(x).dtype == np.float32
-    assert float(scipy_shim.erf(0.5)) == pytest.approx(float(torch.erf(torch.tensor(0.5, dtype=torch.float64))))
-    for axis in (0, 1, -1):
-        np.testing.assert_allclose(scipy_shim.softmax(x, axis=axis), torch.softmax(t, dim=axis).numpy(), rtol=1e-6)
-        np.testing.assert_allclose(scipy_shim.logsumexp(x, axis=axis), torch.logsumexp(t, dim=axis).numpy(),
-                                   rtol=1e-6)
-        np.testing.assert_allclose(scipy_shim.logsumexp(x, axis=axis, keepdims=True),
-                                   torch.logsumexp(t, dim=axis, keepdim=True).numpy(), rtol=1e-6)
-    np.testing.assert_allclose(scipy_shim.logsumexp(x), torch.logsumexp(t.flatten(), dim=0).numpy(), rtol=1e-6)
 
 
 # -- routing and the plugin ------------------------------------------------------------------

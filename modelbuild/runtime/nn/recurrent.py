@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from modelbuild.runtime.nn.activation import nonlinearity
+from modelbuild.runtime.nn.activation import recurrent_nonlinearity
 from modelbuild.runtime.nn.layer import NN_LAYERS, Layer, f32
 
 CLIP = np.float32(50.0)
@@ -62,7 +62,7 @@ def simple_recurrent(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> tuple
     order = range(len(seq) - 1, -1, -1) if p.reverseInput else range(len(seq))
     steps = []
     for t in order:
-        y = nonlinearity(p.activation, _gate(seq[t], y, w, r, b), repr(layer))
+        y = recurrent_nonlinearity(p.activation, _gate(seq[t], y, w, r, b), repr(layer))
         steps.append(y)
     return _outputs(steps, p.sequenceOutput), _as_blob(y[None])
 
@@ -81,9 +81,9 @@ def gru(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> tuple[np.ndarray, 
     order = range(len(seq) - 1, -1, -1) if p.reverseInput else range(len(seq))
     steps = []
     for t in order:
-        z = nonlinearity(f_act, _gate(seq[t], y, *weights["update"]), repr(layer))
-        r = nonlinearity(f_act, _gate(seq[t], y, *weights["reset"]), repr(layer))
-        o = nonlinearity(g_act, _gate(seq[t], y * r, *weights["output"]), repr(layer))
+        z = recurrent_nonlinearity(f_act, _gate(seq[t], y, *weights["update"]), repr(layer))
+        r = recurrent_nonlinearity(f_act, _gate(seq[t], y, *weights["reset"]), repr(layer))
+        o = recurrent_nonlinearity(g_act, _gate(seq[t], y * r, *weights["output"]), repr(layer))
         y = (1 - z) * o + z * y
         steps.append(y)
     return _outputs(steps, p.sequenceOutput), _as_blob(y[None])
@@ -104,16 +104,16 @@ def _run_lstm(layer: Layer, seq: np.ndarray, activations: list[Any], params: Any
     order = range(len(seq) - 1, -1, -1) if reverse else range(len(seq))
     steps = []
     for t in order:
-        i = nonlinearity(f_act, _gate(seq[t], h, *mats["i"]) + peep["i"] * c, repr(layer))
-        z = nonlinearity(g_act, _gate(seq[t], h, *mats["z"]), repr(layer))
+        i = recurrent_nonlinearity(f_act, _gate(seq[t], h, *mats["i"]) + peep["i"] * c, repr(layer))
+        z = recurrent_nonlinearity(g_act, _gate(seq[t], h, *mats["z"]), repr(layer))
         if params.coupledInputAndForgetGate:
             c = c * (1 - i) + i * z
         else:
-            f = nonlinearity(f_act, _gate(seq[t], h, *mats["f"]) + peep["f"] * c, repr(layer))
+            f = recurrent_nonlinearity(f_act, _gate(seq[t], h, *mats["f"]) + peep["f"] * c, repr(layer))
             c = c * f + i * z
         c = np.clip(c, -threshold, threshold)
-        o = nonlinearity(f_act, _gate(seq[t], h, *mats["o"]) + peep["o"] * c, repr(layer))
-        h = f32(nonlinearity(h_act, c, repr(layer)) * o)
+        o = recurrent_nonlinearity(f_act, _gate(seq[t], h, *mats["o"]) + peep["o"] * c, repr(layer))
+        h = f32(recurrent_nonlinearity(h_act, c, repr(layer)) * o)
         steps.append(h)
     if reverse:
         steps = steps[::-1]  # align outputs with the input positions

@@ -3,7 +3,9 @@
 Inputs are [Seq, Batch, inputVectorSize, 1, 1] with optional initial states
 [1, Batch, outputVectorSize, 1, 1]; outputs are the output sequence (every step if
 sequenceOutput, else the last) and the final states. Equations, gate order and
-the clip of pre-activations to [-50, 50] follow NeuralNetwork.proto.
+the clip of pre-activations to [-50, 50] follow NeuralNetwork.proto. With
+reverseInput the steps run right to left and the output sequence lists them in
+that order; biDirectionalLSTM puts its backward outputs back in input order.
 """
 from __future__ import annotations
 
@@ -115,14 +117,13 @@ def _run_lstm(layer: Layer, seq: np.ndarray, activations: list[Any], params: Any
         o = recurrent_nonlinearity(f_act, _gate(seq[t], h, *mats["o"]) + peep["o"] * c, repr(layer))
         h = f32(recurrent_nonlinearity(h_act, c, repr(layer)) * o)
         steps.append(h)
-    if reverse:
-        steps = steps[::-1]  # align outputs with the input positions
-    return steps, h, c
+    return steps, h, c  # in the order computed (right to left if reverse)
 
 
 @NN_LAYERS.register("uniDirectionalLSTM")
 def uni_directional_lstm(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """LSTM over the sequence (right to left if reverseInput); outputs y, h_final, c_final."""
+    """LSTM over the sequence (right to left if reverseInput, y in that order, like simpleRecurrent and
+    gru, as coremltools' reverse lstm tests expect); outputs y, h_final, c_final."""
     p = layer.params
     n_in, n_out = int(p.inputVectorSize), int(p.outputVectorSize)
     seq = _sequence(layer, x, n_in)
@@ -143,8 +144,8 @@ def bi_directional_lstm(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> tu
     hb, cb = _state(layer, initial, 2, batch, n_out), _state(layer, initial, 3, batch, n_out)
     forward, hf, cf = _run_lstm(layer, seq, list(p.activationsForwardLSTM), p.params, p.weightParams[0], hf, cf, False, n_in, n_out)
     backward, hb, cb = _run_lstm(layer, seq, list(p.activationsBackwardLSTM), p.params, p.weightParams[1], hb, cb, True, n_in, n_out)
-    if p.params.sequenceOutput:
-        y = np.concatenate([np.stack(forward), np.stack(backward)], axis=-1)
+    if p.params.sequenceOutput:  # the backward outputs back in input order, next to the forward ones
+        y = np.concatenate([np.stack(forward), np.stack(backward[::-1])], axis=-1)
     else:
         y = np.concatenate([hf, hb], axis=-1)[None]
     return _as_blob(f32(y)), _as_blob(hf[None]), _as_blob(cf[None]), _as_blob(hb[None]), _as_blob(cb[None])

@@ -90,6 +90,21 @@ def test_unidirectional_lstm_matches_torch(run_layer, rng, output_all):
 
 
 @pytest.mark.ops("uniDirectionalLSTM")
+def test_reverse_unidirectional_lstm_is_torch_on_the_flipped_sequence(run_layer, rng):
+    lstm = _torch_lstm()
+    r, w, b = _gates(lstm)
+    x = rng.standard_normal((SEQ, BATCH, N_IN, 1, 1)).astype(np.float32)
+    y, h = run_layer(lambda bl: bl.add_unilstm("lstm", r, w, b, N_OUT, N_IN, ["x"], ["y", "h", "c"], output_all=True,
+                                               reverse_input=True),
+                     {"x": x}, outputs=("y", "h", "c"))[:2]
+    with torch.no_grad():
+        ty, (th, _) = lstm(torch.from_numpy(x[::-1, :, :, 0, 0].copy()))
+    # the outputs in the order computed: y[k] follows input step SEQ - 1 - k (coremltools' reverse lstm tests)
+    np.testing.assert_allclose(y.reshape(SEQ, BATCH, N_OUT), ty.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h.reshape(1, BATCH, N_OUT), th.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.ops("uniDirectionalLSTM")
 def test_lstm_peepholes_forget_bias_and_cell_clip(run_layer, rng):
     r = _mats(rng, 4, (N_OUT, N_OUT))
     w = _mats(rng, 4, (N_OUT, N_IN))

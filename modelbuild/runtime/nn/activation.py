@@ -39,13 +39,29 @@ _SIMPLE: dict[str, Callable[[np.ndarray, Any], np.ndarray]] = {
 }
 
 
-def nonlinearity(params: Any, x: np.ndarray, where: str = "activation") -> np.ndarray:
-    """One of the parameter-free-per-channel ActivationParams applied to x (used by recurrent layers)."""
+# Recurrent layers take linear, scaledTanh and sigmoidHard with their parameters unset (coremltools'
+# builder writes empty messages): alpha = beta = 0 then means the standard (alpha, beta) of MIL's
+# activations, as coremltools' LSTM tests expect: linear passes x through, scaled tanh is tanh.
+_RECURRENT_DEFAULTS: dict[str, tuple[float, float]] = {
+    "linear": (1.0, 0.0), "scaledTanh": (1.0, 1.0), "sigmoidHard": (0.2, 0.5),
+}
+
+
+class _AlphaBeta:
+    def __init__(self, alpha: float, beta: float) -> None:
+        self.alpha, self.beta = alpha, beta
+
+
+def recurrent_nonlinearity(params: Any, x: np.ndarray, where: str = "activation") -> np.ndarray:
+    """A recurrent layer's ActivationParams applied to x; unset alpha/beta take their standard values."""
     kind = params.WhichOneof("NonlinearityType")
     if kind not in _SIMPLE:
         raise UnsupportedOpError(f"{where}: activation {kind!r} is not supported here; supported: {', '.join(sorted(_SIMPLE))}.")
+    chosen = getattr(params, kind)
+    if kind in _RECURRENT_DEFAULTS and chosen.alpha == 0 and chosen.beta == 0:
+        chosen = _AlphaBeta(*_RECURRENT_DEFAULTS[kind])
     with np.errstate(over="ignore"):
-        return f32(_SIMPLE[kind](f32(x), getattr(params, kind)))
+        return f32(_SIMPLE[kind](f32(x), chosen))
 
 
 @NN_LAYERS.register("activation")

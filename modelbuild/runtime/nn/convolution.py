@@ -61,19 +61,20 @@ def _convolve(layer: Layer, x: torch.Tensor, dynamic_weight: torch.Tensor | None
 def _deconvolve(layer: Layer, x: torch.Tensor) -> torch.Tensor:
     p = layer.params
     groups = int(p.nGroups) or 1
-    kernel, stride = pair(p.kernelSize, 3), pair(p.stride, 1)
+    kernel, stride, dilation = pair(p.kernelSize, 3), pair(p.stride, 1), pair(p.dilationFactor, 1)
     c_in = x.shape[1]
     if c_in != p.kernelChannels:
         raise layer.mismatch("input channels of the deconvolution", c_in, f"kernelChannels = {p.kernelChannels}")
     out_per_group = int(p.outputChannels) // groups
     weight = _tensor(layer, "weights", (int(p.kernelChannels), out_per_group) + kernel,
                      channel_axis_shape=(int(p.kernelChannels), out_per_group))
-    full = F.conv_transpose2d(x, weight, None, stride, 0, 0, groups)
+    full = F.conv_transpose2d(x, weight, None, stride, 0, 0, groups, dilation)
+    effective = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
     h_in, w_in = x.shape[2], x.shape[3]
     if len(p.outputShape):
         top, _, left, _ = border_amounts(p.valid) if p.WhichOneof("ConvolutionPaddingType") == "valid" else (0, 0, 0, 0)
         if p.WhichOneof("ConvolutionPaddingType") == "same":
-            top, _, left, _ = same_pads((h_in, w_in), kernel, stride, p.same.asymmetryMode == 1)
+            top, _, left, _ = same_pads((h_in, w_in), effective, stride, p.same.asymmetryMode == 1)
         out_h, out_w = int(p.outputShape[0]), int(p.outputShape[1])
     elif p.WhichOneof("ConvolutionPaddingType") == "same":
         out_h, out_w = h_in * stride[0], w_in * stride[1]

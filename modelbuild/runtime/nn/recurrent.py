@@ -3,7 +3,9 @@
 Inputs are [Seq, Batch, inputVectorSize, 1, 1] with optional initial states
 [1, Batch, outputVectorSize, 1, 1]; outputs are the output sequence (every step if
 sequenceOutput, else the last) and the final states. Equations, gate order and
-the clip of pre-activations to [-50, 50] follow NeuralNetwork.proto.
+the clip of pre-activations to [-50, 50] follow NeuralNetwork.proto. With
+reverseInput the steps run right to left and the output sequence lists them in
+that order; biDirectionalLSTM puts its backward outputs back in input order.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from modelbuild.runtime.nn.activation import nonlinearity
+from modelbuild.runtime.nn.activation import recurrent_nonlinearity
 from modelbuild.runtime.nn.layer import NN_LAYERS, Layer, f32
 
 CLIP = np.float32(50.0)
@@ -62,7 +64,7 @@ def simple_recurrent(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> tuple
     order = range(len(seq) - 1, -1, -1) if p.reverseInput else range(len(seq))
     steps = []
     for t in order:
-        y = nonlinearity(p.activation, _gate(seq[t], y, w, r, b), repr(layer))
+        y = recurrent_nonlinearity(p.activation, _gate(seq[t], y, w, r, b), repr(layer))
         steps.append(y)
     return _outputs(steps, p.sequenceOutput), _as_blob(y[None])
 
@@ -81,9 +83,9 @@ def gru(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> tuple[np.ndarray, 
     order = range(len(seq) - 1, -1, -1) if p.reverseInput else range(len(seq))
     steps = []
     for t in order:
-        z = nonlinearity(f_act, _gate(seq[t], y, *weights["update"]), repr(layer))
-        r = nonlinearity(f_act, _gate(seq[t], y, *weights["reset"]), repr(layer))
-        o = nonlinearity(g_act, _gate(seq[t], y * r, *weights["output"]), repr(layer))
+        z = recurrent_nonlinearity(f_act, _gate(seq[t], y, *weights["update"]), repr(layer))
+        r = recurrent_nonlinearity(f_act, _gate(seq[t], y, *weights["reset"]), repr(layer))
+        o = recurrent_nonlinearity(g_act, _gate(seq[t], y * r, *weights["output"]), repr(layer))
         y = (1 - z) * o + z * y
         steps.append(y)
     return _outputs(steps, p.sequenceOutput), _as_blob(y[None])
@@ -104,25 +106,24 @@ def _run_lstm(layer: Layer, seq: np.ndarray, activations: list[Any], params: Any
     order = range(len(seq) - 1, -1, -1) if reverse else range(len(seq))
     steps = []
     for t in order:
-        i = nonlinearity(f_act, _gate(seq[t], h, *mats["i"]) + peep["i"] * c, repr(layer))
-        z = nonlinearity(g_act, _gate(seq[t], h, *mats["z"]), repr(layer))
+        i = recurrent_nonlinearity(f_act, _gate(seq[t], h, *mats["i"]) + peep["i"] * c, repr(layer))
+        z = recurrent_nonlinearity(g_act, _gate(seq[t], h, *mats["z"]), repr(layer))
         if params.coupledInputAndForgetGate:
             c = c * (1 - i) + i * z
         else:
-            f = nonlinearity(f_act, _gate(seq[t], h, *mats["f"]) + peep["f"] * c, repr(layer))
+            f = recurrent_nonlinearity(f_act, _gate(seq[t], h, *mats["f"]) + peep["f"] * c, repr(layer))
             c = c * f + i * z
         c = np.clip(c, -threshold, threshold)
-        o = nonlinearity(f_act, _gate(seq[t], h, *mats["o"]) + peep["o"] * c, repr(layer))
-        h = f32(nonlinearity(h_act, c, repr(layer)) * o)
+        o = recurrent_nonlinearity(f_act, _gate(seq[t], h, *mats["o"]) + peep["o"] * c, repr(layer))
+        h = f32(recurrent_nonlinearity(h_act, c, repr(layer)) * o)
         steps.append(h)
-    if reverse:
-        steps = steps[::-1]  # align outputs with the input positions
-    return steps, h, c
+    return steps, h, c  # in the order computed (right to left if reverse)
 
 
 @NN_LAYERS.register("uniDirectionalLSTM")
 def uni_directional_lstm(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """LSTM over the sequence (right to left if reverseInput); outputs y, h_final, c_final."""
+    """LSTM over the sequence (right to left if reverseInput, y in that order, like simpleRecurrent and
+    gru, as coremltools' reverse lstm tests expect); outputs y, h_final, c_final."""
     p = layer.params
     n_in, n_out = int(p.inputVectorSize), int(p.outputVectorSize)
     seq = _sequence(layer, x, n_in)
@@ -143,8 +144,8 @@ def bi_directional_lstm(layer: Layer, x: np.ndarray, *initial: np.ndarray) -> tu
     hb, cb = _state(layer, initial, 2, batch, n_out), _state(layer, initial, 3, batch, n_out)
     forward, hf, cf = _run_lstm(layer, seq, list(p.activationsForwardLSTM), p.params, p.weightParams[0], hf, cf, False, n_in, n_out)
     backward, hb, cb = _run_lstm(layer, seq, list(p.activationsBackwardLSTM), p.params, p.weightParams[1], hb, cb, True, n_in, n_out)
-    if p.params.sequenceOutput:
-        y = np.concatenate([np.stack(forward), np.stack(backward)], axis=-1)
+    if p.params.sequenceOutput:  # the backward outputs back in input order, next to the forward ones
+        y = np.concatenate([np.stack(forward), np.stack(backward[::-1])], axis=-1)
     else:
         y = np.concatenate([hf, hb], axis=-1)[None]
     return _as_blob(f32(y)), _as_blob(hf[None]), _as_blob(cf[None]), _as_blob(hb[None]), _as_blob(cb[None])

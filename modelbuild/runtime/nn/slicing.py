@@ -131,16 +131,28 @@ def slice_static(layer: Layer, x: np.ndarray) -> np.ndarray:
                           list(p.beginMasks), list(p.endMasks), squeeze)
 
 
+def _uniform_to_rank(values: list, rank: int) -> list:
+    """A parameter list of one repeated value, at the input's rank.
+
+    coremltools' add_slice_dynamic writes its defaults five long whatever the rank ([1] * 5 strides,
+    [False] * 5 masks); a list of one repeated value means that value on every axis. Other lists are
+    returned as they are, for _strided_slice to reject when their length is not the rank.
+    """
+    return [values[0]] * rank if values and len(values) != rank and len(set(values)) == 1 else values
+
+
 @NN_LAYERS.register("sliceDynamic")
 def slice_dynamic(layer: Layer, x: np.ndarray, begin: np.ndarray, *rest: np.ndarray) -> np.ndarray:
-    """Strided slice whose begin ids (and optionally end ids, strides) come from inputs."""
+    """Strided slice whose begin ids (and optionally end ids, strides, masks) come from inputs."""
     p = layer.params
     as_ints = lambda a: [int(v) for v in np.asarray(a).reshape(-1)]  # noqa: E731
-    end = as_ints(rest[0]) if len(rest) > 0 else list(p.endIds)
-    strides = as_ints(rest[1]) if len(rest) > 1 else list(p.strides)
-    begin_masks = [bool(v) for v in np.asarray(rest[2]).reshape(-1)] if len(rest) > 2 else list(p.beginMasks)
-    end_masks = [bool(v) for v in np.asarray(rest[3]).reshape(-1)] if len(rest) > 3 else list(p.endMasks)
-    squeeze = [bool(v) for v in np.asarray(rest[4]).reshape(-1)] if len(rest) > 4 else list(p.squeezeMasks)
+    as_bools = lambda a: [bool(v) for v in np.asarray(a).reshape(-1)]  # noqa: E731
+    fields = (("endIds", as_ints), ("strides", as_ints), ("beginMasks", as_bools), ("endMasks", as_bools),
+              ("squeezeMasks", as_bools))
+    end, strides, begin_masks, end_masks, squeeze = (
+        convert(rest[i]) if len(rest) > i else _uniform_to_rank(list(getattr(p, field)), x.ndim)
+        for i, (field, convert) in enumerate(fields)
+    )
     return _strided_slice(layer, x, as_ints(begin), end, strides, begin_masks, end_masks, squeeze)
 
 

@@ -36,7 +36,7 @@ def unary(layer: Layer, x: np.ndarray) -> np.ndarray:
         2: lambda v: 1 / (v + eps),
         3: lambda v: np.power(v, alpha),
         4: np.exp,
-        5: np.log,
+        5: lambda v: np.log(v + eps),  # coremltools writes log's epsilon here (1e-45 if none) and tests log(x + epsilon)
         6: np.abs,
         7: lambda v: np.maximum(v, alpha),
     }

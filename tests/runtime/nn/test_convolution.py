@@ -96,6 +96,18 @@ def test_deconvolution_valid(run_layer, rng, stride, groups, pads):
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("dilation, groups, padding", [((2, 1), 1, (1, 2)), ((2, 3), 2, (2, 2))])
+def test_dilated_deconvolution_with_padding_matches_torch(run_layer, rng, dilation, groups, padding):
+    x = rng.standard_normal((1, 2, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((2, 4 // groups, 3, 2)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    pads = (padding[0], padding[0], padding[1], padding[1])
+    y = run_layer(_add_conv(w, b, stride=(2, 2), groups=groups, dilation=dilation, deconv=True, pads=pads), {"x": x})
+    expected = F.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), 2, padding, 0, groups,
+                                  dilation).numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_deconvolution_with_output_shape(run_layer, rng):
     x = rng.standard_normal((1, 3, 4, 4)).astype(np.float32)
     w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)

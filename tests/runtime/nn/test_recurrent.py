@@ -90,6 +90,21 @@ def test_unidirectional_lstm_matches_torch(run_layer, rng, output_all):
 
 
 @pytest.mark.ops("uniDirectionalLSTM")
+def test_reverse_unidirectional_lstm_is_torch_on_the_flipped_sequence(run_layer, rng):
+    lstm = _torch_lstm()
+    r, w, b = _gates(lstm)
+    x = rng.standard_normal((SEQ, BATCH, N_IN, 1, 1)).astype(np.float32)
+    y, h = run_layer(lambda bl: bl.add_unilstm("lstm", r, w, b, N_OUT, N_IN, ["x"], ["y", "h", "c"], output_all=True,
+                                               reverse_input=True),
+                     {"x": x}, outputs=("y", "h", "c"))[:2]
+    with torch.no_grad():
+        ty, (th, _) = lstm(torch.from_numpy(x[::-1, :, :, 0, 0].copy()))
+    # the outputs in the order computed: y[k] follows input step SEQ - 1 - k (coremltools' reverse lstm tests)
+    np.testing.assert_allclose(y.reshape(SEQ, BATCH, N_OUT), ty.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h.reshape(1, BATCH, N_OUT), th.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.ops("uniDirectionalLSTM")
 def test_lstm_peepholes_forget_bias_and_cell_clip(run_layer, rng):
     r = _mats(rng, 4, (N_OUT, N_OUT))
     w = _mats(rng, 4, (N_OUT, N_IN))
@@ -135,3 +150,52 @@ def test_initial_state_of_the_wrong_batch_is_a_named_error(run_layer, rng):
     with pytest.raises(ShapeMismatchError, match=r"simpleRecurrent layer 'rnn': initial state 1 shape: got \[1, 3, 4, 1, 1\]"):
         run_layer(lambda bl: bl.add_simple_rnn("rnn", r, w, None, N_OUT, N_IN, "TANH", ["x", "h0"], ["y", "h"]),
                   {"x": x, "h0": h0}, outputs=("y", "h"))
+
+
+# coremltools' builder writes linear / scaledTanh / sigmoidHard of recurrent layers as empty messages;
+# its LSTM tests expect the standard functions (iOS14 test_recurrent.py TestLSTM::test_numpy_numerical)
+STANDARD_ACTIVATIONS = {
+    "LINEAR": lambda v: v,
+    "SCALED_TANH": np.tanh,
+    "SIGMOID_HARD": lambda v: np.clip(0.2 * v + 0.5, 0, 1),
+}
+
+
+@pytest.mark.ops("uniDirectionalLSTM")
+@pytest.mark.parametrize("output_activation", sorted(STANDARD_ACTIVATIONS))
+def test_lstm_activations_without_parameters_are_the_standard_ones(run_layer, rng, output_activation):
+    r = _mats(rng, 4, (N_OUT, N_OUT))
+    w = _mats(rng, 4, (N_OUT, N_IN))
+    b = _mats(rng, 4, (N_OUT,))
+    x = (rng.standard_normal((SEQ, 1, N_IN, 1, 1)) * 2).astype(np.float32)
+    y = run_layer(lambda bl: bl.add_unilstm("lstm", r, w, b, N_OUT, N_IN, ["x"], ["y"], output_all=True,
+                                            inner_activation="SIGMOID_HARD", output_activation=output_activation),
+                  {"x": x})
+    (ri, rf, ro, rz), (wi, wf, wo, wz), (bi, bf, bo, bz) = r, w, b
+    gate, outer = STANDARD_ACTIVATIONS["SIGMOID_HARD"], STANDARD_ACTIVATIONS[output_activation]
+    h, c, steps = np.zeros((1, N_OUT)), np.zeros((1, N_OUT)), []
+    for t in range(SEQ):
+        xt = x[t, :, :, 0, 0]
+        i, f = gate(xt @ wi.T + h @ ri.T + bi), gate(xt @ wf.T + h @ rf.T + bf)
+        c = c * f + i * np.tanh(xt @ wz.T + h @ rz.T + bz)
+        h = outer(c) * gate(xt @ wo.T + h @ ro.T + bo)
+        steps.append(h)
+    np.testing.assert_allclose(y.reshape(SEQ, 1, N_OUT), np.stack(steps), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.ops("simpleRecurrent")
+def test_simple_recurrent_with_set_scaled_tanh_parameters_uses_them(run_layer, rng):
+    w, r = _mats(rng, 1, (N_OUT, N_IN))[0], _mats(rng, 1, (N_OUT, N_OUT))[0]
+    x = rng.standard_normal((SEQ, BATCH, N_IN, 1, 1)).astype(np.float32)
+
+    def add(builder):
+        builder.add_simple_rnn("rnn", r, w, None, N_OUT, N_IN, "SCALED_TANH", ["x"], ["y", "h"], output_all=True)
+        scaled = builder.nn_spec.layers[-1].simpleRecurrent.activation.scaledTanh
+        scaled.alpha, scaled.beta = 1.7159, 2 / 3
+
+    y = run_layer(add, {"x": x}, outputs=("y", "h"))[0]
+    state, steps = np.zeros((BATCH, N_OUT)), []
+    for t in range(SEQ):
+        state = 1.7159 * np.tanh(2 / 3 * (x[t, :, :, 0, 0] @ w.T + state @ r.T))
+        steps.append(state)
+    np.testing.assert_allclose(y.reshape(SEQ, BATCH, N_OUT), np.stack(steps), rtol=1e-4, atol=1e-5)

@@ -67,3 +67,46 @@ def test_resize_bilinear_sampling_modes(run_layer, rng, mode, target):
     if mode == "STRICT_ALIGN_ENDPOINTS_MODE" and target[0] > 1:
         expected = F.interpolate(torch.from_numpy(x), size=target, mode="bilinear", align_corners=True).numpy()
         np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+
+
+def _add_crop_resize(target, mode, box_mode="CORNERS_HEIGHT_FIRST", normalized=False, spatial_scale=1.0):
+    return lambda b: b.add_crop_resize("crop", ["x", "roi"], "y", target_height=target[0], target_width=target[1],
+                                       mode=mode, normalized_roi=normalized, box_indices_mode=box_mode,
+                                       spatial_scale=spatial_scale)
+
+
+@pytest.mark.ops("cropResize")
+def test_crop_resize_roi_align_mode_matches_torchvision_roi_align(run_layer, rng):
+    from torchvision.ops import roi_align
+
+    x = rng.standard_normal((1, 2, 3, 9, 11)).astype(np.float32)
+    # [batch index, h_start, w_start, h_end, w_end] in the coordinates of an image twice as large
+    roi = np.array([[1, 2.0, 1.0, 13.0, 17.0], [0, 0.0, 4.0, 7.0, 9.0]], dtype=np.float32)
+    y = run_layer(_add_crop_resize((4, 3), "ROI_ALIGN_MODE", spatial_scale=0.5),
+                  {"x": x, "roi": roi.reshape(2, 1, 5, 1, 1)})
+    boxes = torch.from_numpy(roi[:, [0, 2, 1, 4, 3]])  # torchvision: [batch, x1, y1, x2, y2]
+    expected = roi_align(torch.from_numpy(x[0]), boxes, (4, 3), spatial_scale=0.5, sampling_ratio=1, aligned=False)
+    assert y.shape == (2, 1, 3, 4, 3)
+    np.testing.assert_allclose(y[:, 0], expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.ops("cropResize")
+@pytest.mark.parametrize("mode", ["STRICT_ALIGN_ENDPOINTS_MODE", "ALIGN_ENDPOINTS_MODE", "UPSAMPLE_MODE"])
+def test_crop_resize_crops_every_image_with_centre_size_boxes(run_layer, rng, mode):
+    x = rng.standard_normal((1, 2, 1, 5, 6)).astype(np.float64)
+    # CENTER_SIZE_WIDTH_FIRST, normalized: [w_centre, h_centre, width, height] of the (W-1, H-1) span
+    roi = np.array([[0.5, 0.5, 0.6, 0.5], [0.4, 0.25, 0.2, 0.5]]).reshape(2, 1, 4, 1, 1)
+    y = run_layer(_add_crop_resize((3, 1), mode, "CENTER_SIZE_WIDTH_FIRST", normalized=True), {"x": x, "roi": roi})
+
+    def grid(start, end, n):
+        if mode == "UPSAMPLE_MODE":
+            return np.minimum(end, start + np.arange(n) * (end - start + 1) / n)
+        if n == 1:
+            return np.array([start if mode == "STRICT_ALIGN_ENDPOINTS_MODE" else (start + end) / 2])
+        return np.linspace(start, end, n)
+
+    assert y.shape == (2, 2, 1, 3, 1)
+    for n, (wc, hc, bw, bh) in enumerate(roi.reshape(2, 4)):
+        rows = grid((hc - bh / 2) * 4, (hc + bh / 2) * 4, 3)
+        cols = grid((wc - bw / 2) * 5, (wc + bw / 2) * 5, 1)
+        np.testing.assert_allclose(y[n], _bilinear_loop(x[0], rows, cols), rtol=1e-5, atol=1e-6)

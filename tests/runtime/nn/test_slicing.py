@@ -98,6 +98,23 @@ def test_slice_dynamic(run_layer, rng):
     np.testing.assert_array_equal(y, x[1:3, 0:5:2])
 
 
+@pytest.mark.ops("sliceDynamic")
+def test_slice_dynamic_with_the_builders_five_long_defaults(run_layer, rng):
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    # no strides or masks given: coremltools writes [1] * 5 and [False] * 5 for this rank-3 input
+    y = run_layer(lambda b: b.add_slice_dynamic("s", ["x", "begin", "end"], "y"),
+                  {"x": x, "begin": np.array([0, 1, 2]), "end": np.array([2, 4, 5])})
+    np.testing.assert_array_equal(y, x[0:2, 1:4, 2:5])
+
+
+@pytest.mark.ops("sliceDynamic")
+def test_slice_dynamic_strides_of_mixed_values_must_have_the_rank(run_layer, rng):
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    with pytest.raises(ShapeMismatchError, match=r"length of strides: got 3, expected the input rank 2"):
+        run_layer(lambda b: b.add_slice_dynamic("s", ["x", "begin", "end"], "y", strides=[1, 2, 1]),
+                  {"x": x, "begin": np.array([1, 0]), "end": np.array([3, 5])})
+
+
 @pytest.mark.ops("gather", "gatherAlongAxis")
 def test_gather_with_negative_indices_and_axis(run_layer, rng):
     data = rng.standard_normal((3, 4, 5)).astype(np.float32)

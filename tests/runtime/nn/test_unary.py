@@ -34,7 +34,7 @@ def test_simple_unary_layers(run_layer, raw_layer, rng, kind):
     ("inverse", 1.0, lambda v: 1 / (v + 1e-6)),
     ("power", 3.0, lambda v: v**3),
     ("exp", 1.0, np.exp),
-    ("log", 1.0, np.log),
+    ("log", 1.0, lambda v: np.log(v + 1e-6)),
     ("abs", 1.0, np.abs),
     ("threshold", 2.0, lambda v: np.maximum(v, 2.0)),
 ])
@@ -42,6 +42,18 @@ def test_unary_function_with_scale_and_shift(run_layer, rng, mode, alpha, oracle
     x = rng.uniform(0.5, 3.0, (3, 4)).astype(np.float32)
     y = run_layer(lambda b: b.add_unary("u", "x", "y", mode, alpha=alpha, shift=0.25, scale=1.5, epsilon=1e-6), {"x": x})
     np.testing.assert_allclose(y, oracle(1.5 * x.astype(np.float64) + 0.25), rtol=1e-5)
+
+
+@pytest.mark.ops("unary")
+@pytest.mark.parametrize("mode, oracle", [
+    ("log", lambda v, eps: np.log(v + eps)),
+    ("inverse", lambda v, eps: 1 / (v + eps)),
+    ("rsqrt", lambda v, eps: 1 / np.sqrt(v + eps)),
+])
+def test_unary_epsilon_is_added_before_the_function(run_layer, rng, mode, oracle):
+    x = rng.uniform(0.1, 3.0, (2, 5)).astype(np.float32)
+    y = run_layer(lambda b: b.add_unary("u", "x", "y", mode, epsilon=0.5), {"x": x})
+    np.testing.assert_allclose(y, oracle(x.astype(np.float64), 0.5), rtol=1e-5)
 
 
 @pytest.mark.ops("clip")

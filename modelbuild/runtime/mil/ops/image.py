@@ -208,7 +208,13 @@ def crop_resize(
     """iOS15: (N, B|1, C, th, tw) crops of roi; samples outside the image take the nearest edge pixel.
 
     ALIGN_CORNERS grids within a box follow coremltools' tests; the other sampling modes use the
-    resize_bilinear grids with [0, Xin - 1] replaced by the box's [start, end]."""
+    resize_bilinear grids with [0, Xin - 1] replaced by the box's [start, end].
+
+    Normalized boxes outside [0, 1] break the op's contract and are not modelled: coremltools'
+    iOS15 UNALIGN_CORNERS test crops [2, 2, 1, 1] and expects the 2 x 2 samples of the whole 4 x 4
+    image (rows and columns 0.5, 2.5). Neither the edge clamp nor padding gives that; mirroring at
+    the half-pixel border or falling back to the whole image would, and one test cannot tell
+    which (if either) Core ML does."""
     settings = (target_height, target_width, normalized_coordinates, spatial_scale, box_coordinate_mode,
                 sampling_mode)
     return _roi_crops(op, x, roi, settings, pad_value=None)

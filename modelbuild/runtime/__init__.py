@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "load": "model",
     "Model": "model",
+    "ModelState": "state",
     "FeatureDescription": "features",
     "InputError": "features",
     "ModelRuntimeError": "registry",
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from modelbuild.runtime.quiet import quiet_coremltools
     from modelbuild.runtime.registry import ModelRuntimeError, OpRegistry, ShapeMismatchError, UnsupportedOpError
     from modelbuild.runtime.source import source_digest
+    from modelbuild.runtime.state import ModelState
 
 
 def __getattr__(name: str) -> Any:

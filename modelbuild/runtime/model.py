@@ -62,6 +62,7 @@ class Model:
         self.model_type: str = spec.WhichOneof("Type") or "undefined"
         self.inputs: dict[str, FeatureDescription] = describe_features(spec.description.input)
         self.outputs: dict[str, FeatureDescription] = describe_features(spec.description.output)
+        self.states: dict[str, FeatureDescription] = describe_features(spec.description.state)
         self.backend = resolve_backend(backend)
         self.executor: Executor = make_executor(spec, self.backend, weights_dir=weights_dir, mlmodel=mlmodel,
                                                 path=path)
@@ -94,17 +95,34 @@ class Model:
         return f"<Model {self.model_type} inputs={self.input_names} outputs={self.output_names} backend={self.backend}>"
 
     # -- prediction -------------------------------------------------------------------------
-    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
+    def make_state(self) -> Any:
+        """A fresh state (zeros) for a stateful model, as MLModel.make_state; pass it to every `predict`."""
+        if not self.states:
+            raise ModelRuntimeError(
+                "The model declares no state (its description has no state features, which only "
+                "iOS18 stateful models have), so make_state() has nothing to make."
+            )
+        return self.executor.make_state()
+
+    def predict(self, inputs: dict[str, Any], *, state: Any = None, intermediate: bool = False) -> dict[str, Any]:
         """Run the model. Arrays/numbers for multi-array inputs, PIL images for image inputs.
 
         Returns numpy arrays for multi-array outputs, PIL images for image outputs, the label
-        and the probability dict for classifiers. With `intermediate=True` (reference backend
-        only) every intermediate blob is returned as well, keyed by its name.
+        and the probability dict for classifiers. A stateful model needs `state`, made by this
+        model's `make_state()`; the prediction reads and updates it. With `intermediate=True`
+        (reference backend only) every intermediate blob is returned as well, keyed by its name.
         """
         if not isinstance(inputs, dict):
             raise InputError(f"predict() takes a dict of input name -> value, not {type(inputs).__name__}.")
         check_input_names(self.inputs, inputs)
-        return self.executor.predict(inputs, intermediate=intermediate)
+        if self.states and state is None:
+            raise InputError(
+                f"The model is stateful (state {', '.join(map(repr, self.states))}); pass "
+                "state=model.make_state() to predict, and the same state again to continue from it."
+            )
+        if state is not None and not self.states:
+            raise InputError("The model declares no state, so predict() takes no state=; leave it out.")
+        return self.executor.predict(inputs, intermediate=intermediate, state=state)
 
 
 def load(source: Any, *, backend: str = "auto", weights_dir: str | Path | None = None) -> Model:

@@ -28,8 +28,12 @@ class NativeExecutor(Executor):
         else:
             self.mlmodel = ct.models.MLModel(spec, weights_dir=str(weights_dir) if weights_dir else None)
 
-    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
+    def make_state(self) -> Any:
+        """Core ML's own MLState."""
+        return self.mlmodel.make_state()
+
+    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False, state: Any = None) -> dict[str, Any]:
         if intermediate:
             raise ModelRuntimeError("intermediate=True needs the reference backend; the native Core ML "
                                     "backend only returns the model outputs.")
-        return dict(self.mlmodel.predict(inputs))
+        return dict(self.mlmodel.predict(inputs, state=state))

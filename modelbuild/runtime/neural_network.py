@@ -48,7 +48,7 @@ class NeuralNetworkExecutor(Executor):
             raise ModelRuntimeError("The classifier has no layers to take probabilities from.")
         return self.network.layers[-1].output[0]
 
-    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
+    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False, state: Any = None) -> dict[str, Any]:
         blobs = self._run(prepare_inputs(self.inputs, inputs), intermediate=intermediate)
         return finish_outputs(self.outputs, blobs, intermediate=intermediate)
 

@@ -36,7 +36,7 @@ class PipelineExecutor(Executor):
                        for sub in pipeline.models]
         self.outputs = describe_features(spec.description.output)
 
-    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
+    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False, state: Any = None) -> dict[str, Any]:
         """Each stage reads its declared inputs from the pool (the caller's inputs and the earlier stages'
         outputs, as feature values) and checks them; its outputs join the pool."""
         pool = dict(inputs)

@@ -3,7 +3,8 @@
 VALUE is an image file (.png, .jpg, ...), a .npy file or a number. An image
 given for an image input is passed as is; for a multi-array input it becomes a
 float32 array with values in 0..1 shaped [1, C, H, W] (or [C, H, W] if the
-input has rank 3). Image outputs are written as PNG, arrays as .npy.
+input has rank 3). Image outputs are written as PNG, arrays as .npy. A stateful
+(iOS18) model predicts once from a fresh state.
 """
 from __future__ import annotations
 
@@ -122,10 +123,13 @@ def predict_command(path: Path, input_specs: list[str], out_dir: Path | None, ba
             )
         inputs[name] = _read_value(name, value, model.inputs[name])
     try:
-        outputs = model.predict(inputs)
+        # one prediction of a stateful model starts from a fresh state (zeros), as a first call would
+        outputs = model.predict(inputs, state=model.make_state() if model.states else None)
     except ModelRuntimeError as err:
         raise PredictCliError(str(err)) from err
     lines = [f"{path} ({model.model_type}, {model.backend} backend)"]
+    if model.states:
+        lines.append(f"  from a fresh state (zeros): {', '.join(map(repr, model.states))}")
     for name, value in outputs.items():
         line = f"  {name}: {_describe_value(value)}"
         if out_dir is not None:

@@ -2,7 +2,8 @@
 
 The MIL interpreter owns the program (preprocessing ops live inside it), so
 this side only feeds numpy arrays: images as float32 [1, C, H, W] with raw
-0..255 values, multi-arrays in their declared dtype.
+0..255 values, multi-arrays in their declared dtype, and a stateful model's
+state arrays (`ModelState`), which the program updates in place.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 from modelbuild.runtime.executor import Executor
 from modelbuild.runtime.feature_values import finish_outputs, prepare_inputs
 from modelbuild.runtime.features import describe_features
+from modelbuild.runtime.state import ModelState
 
 
 class ProgramExecutor(Executor):
@@ -27,8 +29,12 @@ class ProgramExecutor(Executor):
         self.outputs = describe_features(spec.description.output)
         self.program = Program.from_spec(spec, weights_dir)
 
-    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False) -> dict[str, Any]:
-        feeds: dict[str, np.ndarray] = {}
+    def make_state(self) -> ModelState:
+        return ModelState(self.program.make_state(), owner=self)
+
+    def predict(self, inputs: dict[str, Any], *, intermediate: bool = False,
+                state: ModelState | None = None) -> dict[str, Any]:
+        feeds: dict[str, np.ndarray] = dict(state.arrays_for(self)) if state is not None else {}
         for name, value in prepare_inputs(self.inputs, inputs).items():
             if self.inputs[name].kind == "image":
                 dtype = np.float16 if self.inputs[name].color_space == "GRAYSCALE_FLOAT16" else np.float32

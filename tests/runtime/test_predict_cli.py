@@ -63,6 +63,28 @@ def test_predict_command_accepts_npy_and_reports_bad_inputs(model_path, tmp_path
         predict_command(model_path, [f"x={image_path}"], None, "reference")
 
 
+
+@pytest.mark.ops("read_state", "coreml_update_state")
+def test_predict_command_runs_a_stateful_model_from_a_fresh_state(ct, tmp_path):
+    from coremltools.converters.mil.mil import types
+
+    from modelbuild.runtime.mil.testing import mb, to_mlmodel
+
+    @mb.program(input_specs=[mb.StateTensorSpec((3,), dtype=types.fp16), mb.TensorSpec((3,), dtype=types.fp16)],
+                opset_version=ct.target.iOS18)
+    def program(total, x):
+        updated = mb.add(x=mb.add(x=mb.read_state(input=total), y=x), y=np.float16(1))
+        return mb.coreml_update_state(state=total, value=updated)
+
+    path = tmp_path / "stateful.mlpackage"
+    to_mlmodel(program, target="iOS18").save(str(path))
+    x = np.array([1.0, 2.0, -4.0], np.float16)
+    np.save(tmp_path / "x.npy", x)
+    report = predict_command(path, [f"x={tmp_path / 'x.npy'}"], tmp_path / "out", "reference")
+    assert "from a fresh state (zeros): 'total'" in report
+    (output,) = (tmp_path / "out").glob("*.npy")
+    np.testing.assert_array_equal(np.load(output), x + 1)
+
 def test_python_dash_m_modelbuild_predict(model_path, tmp_path):
     image_path, _ = _image(tmp_path)
     out_dir = tmp_path / "cli_out"

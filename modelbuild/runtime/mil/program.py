@@ -37,6 +37,7 @@ from coremltools.proto import MIL_pb2  # noqa: E402  (after the quiet import)
 
 from modelbuild.runtime.registry import ShapeMismatchError
 
+from .casting import astype
 from .kernel import MIL_OPS, OpContext
 from .opsets import Opset
 from .values import (BlobStore, OtherType, ProgramFormatError, StateType, TensorType, parse_type,
@@ -259,7 +260,7 @@ def _conform_feed(var: Var, feeds: Mapping[str, Any]) -> Any:
         return value
     if not isinstance(var.type, TensorType):
         return value
-    array = np.asarray(value).astype(var.type.dtype, copy=False)
+    array = astype(value, var.type.dtype)
     if not var.type.fits(array.shape):
         raise ShapeMismatchError(
             f"Input {var.name!r} is declared {var.type} but the feed has shape {array.shape}."
@@ -275,7 +276,7 @@ def _conform_output(context: OpContext, var: Var, value: Any, inputs: Mapping[st
         return value  # an int class label (classify) stays a Python int, like a str label
     array = np.asarray(value)
     if var.type.data_type != MIL_pb2.DataType.STRING:
-        array = array.astype(var.type.dtype, copy=False)
+        array = astype(array, var.type.dtype)
     # Only fully known output types are checked: for data-dependent shapes coremltools' symbolic
     # type inference may even get the rank wrong (fill from a shape tensor says [?]) and Core ML
     # runs such programs all the same.

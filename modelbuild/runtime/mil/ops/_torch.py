@@ -7,13 +7,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..casting import astype
+
 
 def to_torch(x: Any) -> torch.Tensor:
     """A float32 (fp16 promoted) torch tensor sharing memory with `x` where possible."""
-    array = np.asarray(x)
-    if array.dtype != np.float32:
-        array = array.astype(np.float32)
-    return torch.from_numpy(np.ascontiguousarray(array))
+    return torch.from_numpy(np.ascontiguousarray(astype(x, np.float32)))
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:

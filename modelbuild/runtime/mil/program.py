@@ -5,7 +5,9 @@
 `MIL_OPS` for the opset the function declares (CoreML5 = iOS15 ... CoreML8 =
 iOS18: the same op name may mean different things in two opsets). Ops that
 depend only on constants (`const` and the `constexpr_*` weight decompression
-ops) are evaluated once, when the program is loaded.
+ops) are evaluated once, when the program is loaded, and what a kernel makes of
+a constant input (an fp16 weight as a float32 tensor) is kept from one run to
+the next (`OpContext.prepared`).
 
 Dtypes: every op result is converted to the element type its output var
 declares, so an fp16 program holds fp16 tensors throughout. Kernels that
@@ -62,11 +64,13 @@ class Operation:
     inputs: dict[str, list[tuple[str, Any]]]
     outputs: list[Var]
     blocks: list[Block] = field(default_factory=list)
+    constant_inputs: frozenset[str] = frozenset()  # inputs bound to values or const/constexpr vars
+    prepared: dict[str, Any] = field(default_factory=dict, repr=False)  # see OpContext.prepared
 
     def context(self, run_block: Any = None) -> OpContext:
         return OpContext(
             self.type, [v.name for v in self.outputs], [v.type for v in self.outputs],
-            self.blocks, run_block,
+            self.blocks, run_block, self.constant_inputs, self.prepared,
         )
 
 
@@ -98,6 +102,8 @@ class Program:
         self._constants: dict[str, dict[str, Any]] = {
             name: self._fold_constants(function) for name, function in functions.items()
         }
+        for name, function in functions.items():
+            _mark_constant_inputs(function.block, self._constants[name])
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -219,6 +225,17 @@ class Program:
         for op in block.operations:
             self._run_op(op, scope, opset)
         return [scope[name] for name in block.outputs]
+
+
+def _mark_constant_inputs(block: Block, constants: Mapping[str, Any]) -> None:
+    """Set each op's `constant_inputs`: the inputs whose every binding is a value or a constant var."""
+    for op in block.operations:
+        op.constant_inputs = frozenset(
+            name for name, bindings in op.inputs.items()
+            if all(kind == "value" or ref in constants for kind, ref in bindings)
+        )
+        for nested in op.blocks:
+            _mark_constant_inputs(nested, constants)
 
 
 @lru_cache(maxsize=None)

@@ -8,7 +8,7 @@ import torch
 from modelbuild.runtime.mil import MIL_OPS, Program, ProgramFormatError
 from modelbuild.runtime.mil.kernel import OpContext
 from modelbuild.runtime.mil.opsets import IOS15, IOS18
-from modelbuild.runtime.mil.testing import ct, mb, run_mil, to_program
+from modelbuild.runtime.mil.testing import build_mil, ct, mb, run_mil, to_program
 from modelbuild.runtime.registry import ShapeMismatchError, UnsupportedOpError
 
 
@@ -231,3 +231,29 @@ def test_a_while_loop_fills_a_list():
 
     got = run_mil(build, {"n": np.array([3], np.float32), "u": update})
     np.testing.assert_array_equal(got, [0 * update, 1 * update, 2 * update])
+
+
+@pytest.mark.ops("conv")
+def test_constant_weights_are_converted_once_per_loaded_program(rng):
+    weight = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    program = to_program(build_mil(lambda x: mb.conv(x=x, weight=weight), {"x": x}), fp16=True)
+    (conv,) = [op for op in program.function().block.operations if op.type == "conv"]
+    first = program.run({"x": x})
+    prepared = conv.prepared["weight"]  # the fp16 weight as a float32 torch tensor
+    second = program.run({"x": x})
+    assert conv.prepared["weight"] is prepared
+    assert prepared.dtype == torch.float32
+    np.testing.assert_array_equal(prepared.numpy(), weight.astype(np.float16).astype(np.float32))
+    np.testing.assert_array_equal(first[program.outputs[0]], second[program.outputs[0]])
+
+
+@pytest.mark.ops("conv")
+def test_a_weight_fed_at_run_time_is_converted_at_every_run(rng):
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    weights = [rng.standard_normal((4, 3, 3, 3)).astype(np.float32) for _ in range(2)]
+    program = to_program(build_mil(lambda x, w: mb.conv(x=x, weight=w), {"x": x, "w": weights[0]}))
+    for weight in weights:
+        got = program.run({"x": x, "w": weight})[program.outputs[0]]
+        expected = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(weight))
+        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)

@@ -7,7 +7,8 @@ iOS18: the same op name may mean different things in two opsets). Ops that
 depend only on constants (`const` and the `constexpr_*` weight decompression
 ops) are evaluated once, when the program is loaded, and what a kernel makes of
 a constant input (an fp16 weight as a float32 tensor) is kept from one run to
-the next (`OpContext.prepared`).
+the next (`OpContext.prepared`). During a run, values no later op reads are
+dropped (unless every intermediate value was asked for), so memory is reused.
 
 Dtypes: every op result is converted to the element type its output var
 declares, so an fp16 program holds fp16 tensors throughout. Kernels that
@@ -104,6 +105,7 @@ class Program:
         }
         for name, function in functions.items():
             _mark_constant_inputs(function.block, self._constants[name])
+        self._releases = {name: _releases(function.block) for name, function in functions.items()}
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -179,12 +181,15 @@ class Program:
                 f"{', '.join(var.name for var in fn.inputs)}."
             )
         computed: dict[str, Any] = {}
-        for op in fn.block.operations:
+        for op, released in zip(fn.block.operations, self._releases[function]):
             if op.type == "const" or op.type.startswith(_LOAD_TIME_OPS_PREFIX):
                 continue
             values = self._run_op(op, env, fn.opset)
             if intermediate:
                 computed.update(zip((v.name for v in op.outputs), values))
+            else:  # free what no later op reads: its memory is reused, not paged in anew
+                for name in released:
+                    env.pop(name, None)
         outputs = {name: env[name] for name in fn.block.outputs}
         return {**computed, **outputs} if intermediate else outputs
 
@@ -225,6 +230,32 @@ class Program:
         for op in block.operations:
             self._run_op(op, scope, opset)
         return [scope[name] for name in block.outputs]
+
+
+def _names_read(op: Operation) -> set[str]:
+    """The var names `op` reads, its nested blocks' included."""
+    names = {ref for bindings in op.inputs.values() for kind, ref in bindings if kind == "name"}
+    for block in op.blocks:
+        names.update(block.outputs)
+        for inner in block.operations:
+            names |= _names_read(inner)
+    return names
+
+
+def _releases(block: Block) -> list[tuple[str, ...]]:
+    """Per op of `block`, the names no later op reads (the block's outputs never among them):
+    those it is the last to read and those of its outputs nobody reads."""
+    last_reader: dict[str, int] = {}
+    for index, op in enumerate(block.operations):
+        for var in op.outputs:
+            last_reader[var.name] = index
+        for name in _names_read(op):
+            last_reader[name] = index
+    released: list[list[str]] = [[] for _ in block.operations]
+    for name, index in last_reader.items():
+        if name not in block.outputs:
+            released[index].append(name)
+    return [tuple(names) for names in released]
 
 
 def _mark_constant_inputs(block: Block, constants: Mapping[str, Any]) -> None:

@@ -1,6 +1,8 @@
 """Program loading and running: weights, feeds, intermediate outputs, errors, classify, control flow."""
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import torch
@@ -257,3 +259,43 @@ def test_a_weight_fed_at_run_time_is_converted_at_every_run(rng):
         got = program.run({"x": x, "w": weight})[program.outputs[0]]
         expected = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(weight))
         np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.ops("add")
+def test_values_no_later_op_reads_are_freed_during_a_run():
+    x = np.zeros(1 << 20, np.float32)  # 4 MB; eight adds would hold 32 MB if nothing were freed
+
+    def build(x):
+        for _ in range(8):
+            x = mb.add(x=x, y=1.0)
+        return x
+
+    program = to_program(build_mil(build, {"x": x}))
+    tracemalloc.start()
+    try:
+        outputs = program.run({"x": x})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(outputs[program.outputs[0]], x + 8)
+    assert peak < 3 * x.nbytes
+    assert len(program.run({"x": x}, intermediate=True)) == 8  # asked for, every value is kept
+
+
+@pytest.mark.ops("while_loop", "mul", "add")
+def test_a_value_a_loop_body_reads_lives_until_the_loop_has_run(rng):
+    x = rng.uniform(0, 1, (2, 3)).astype(np.float32)
+
+    def build(x):
+        step = mb.mul(x=x, y=2.0)
+        start = mb.add(x=step, y=1.0)  # the last read of step outside the loop body
+
+        def body(a, i):
+            return mb.add(x=a, y=step), mb.add(x=i, y=np.int32(1))
+
+        looped, _ = mb.while_loop(_cond=lambda a, i: mb.less(x=i, y=np.int32(3)), _body=body,
+                                  loop_vars=(start, np.int32(0)))
+        return looped
+
+    got = run_mil(build, {"x": x})
+    np.testing.assert_allclose(got, (2 * x + 1) + 3 * (2 * x), rtol=1e-6)

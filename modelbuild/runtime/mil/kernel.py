@@ -5,7 +5,9 @@ inputs (there is no separate attribute kind in MIL) arrive as keyword arguments,
 numpy arrays (0-d for scalars) or Python strings; the kernel returns one value
 or a tuple (ops with several outputs). `op` is an `OpContext`: the op's type,
 output names and declared output types, for error messages and for ops whose
-result type is declared rather than inferred (cast, fill, shape, ...).
+result type is declared rather than inferred (cast, fill, shape, ...), and
+`op.prepared(name, value, prepare)`, which keeps a constant input converted
+(a weight as a float32 torch tensor) from one run to the next.
 
 Register a kernel with `@MIL_OPS.register("name", ...)`; it serves every
 opset from iOS15 on. An op that Core ML added later, or whose meaning changed
@@ -55,12 +57,16 @@ class OpContext:
         output_types: Sequence[TensorType | OtherType],
         blocks: Sequence[Block] = (),
         run_block: Callable[..., list[Any]] | None = None,
+        constant_inputs: frozenset[str] = frozenset(),
+        prepared: dict[str, Any] | None = None,
     ) -> None:
         self.type = op_type
         self.output_names = list(output_names)
         self.output_types = list(output_types)
         self.blocks = list(blocks)
         self._run_block = run_block
+        self._constant_inputs = constant_inputs
+        self._prepared = {} if prepared is None else prepared
 
     @property
     def name(self) -> str:
@@ -87,6 +93,15 @@ class OpContext:
     def value_error(self, message: str) -> ValueError:
         """A ValueError for an input value (not shape) this op refuses, naming the op."""
         return ValueError(f"{self.describe()}: {message}")
+
+    def prepared(self, name: str, value: Any, prepare: Callable[[Any], Any]) -> Any:
+        """`prepare(value)` for input `name`; computed once per loaded program when that input is a
+        constant (a weight converted to float32 once, not at every predict). One form per input."""
+        if name not in self._constant_inputs:
+            return prepare(value)
+        if name not in self._prepared:
+            self._prepared[name] = prepare(value)
+        return self._prepared[name]
 
     def run_block(self, index: int, inputs: Sequence[Any] = ()) -> list[Any]:
         """Run nested block `index` (cond branches, loop bodies) and return its outputs."""

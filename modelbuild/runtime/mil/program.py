@@ -5,7 +5,10 @@
 `MIL_OPS` for the opset the function declares (CoreML5 = iOS15 ... CoreML8 =
 iOS18: the same op name may mean different things in two opsets). Ops that
 depend only on constants (`const` and the `constexpr_*` weight decompression
-ops) are evaluated once, when the program is loaded.
+ops) are evaluated once, when the program is loaded, and what a kernel makes of
+a constant input (an fp16 weight as a float32 tensor) is kept from one run to
+the next (`OpContext.prepared`). During a run, values no later op reads are
+dropped (unless every intermediate value was asked for), so memory is reused.
 
 Dtypes: every op result is converted to the element type its output var
 declares, so an fp16 program holds fp16 tensors throughout. Kernels that
@@ -37,6 +40,7 @@ from coremltools.proto import MIL_pb2  # noqa: E402  (after the quiet import)
 
 from modelbuild.runtime.registry import ShapeMismatchError
 
+from .casting import astype
 from .kernel import MIL_OPS, OpContext
 from .opsets import Opset
 from .values import (BlobStore, OtherType, ProgramFormatError, StateType, TensorType, parse_type,
@@ -61,11 +65,13 @@ class Operation:
     inputs: dict[str, list[tuple[str, Any]]]
     outputs: list[Var]
     blocks: list[Block] = field(default_factory=list)
+    constant_inputs: frozenset[str] = frozenset()  # inputs bound to values or const/constexpr vars
+    prepared: dict[str, Any] = field(default_factory=dict, repr=False)  # see OpContext.prepared
 
     def context(self, run_block: Any = None) -> OpContext:
         return OpContext(
             self.type, [v.name for v in self.outputs], [v.type for v in self.outputs],
-            self.blocks, run_block,
+            self.blocks, run_block, self.constant_inputs, self.prepared,
         )
 
 
@@ -97,6 +103,9 @@ class Program:
         self._constants: dict[str, dict[str, Any]] = {
             name: self._fold_constants(function) for name, function in functions.items()
         }
+        for name, function in functions.items():
+            _mark_constant_inputs(function.block, self._constants[name])
+        self._releases = {name: _releases(function.block) for name, function in functions.items()}
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -172,12 +181,15 @@ class Program:
                 f"{', '.join(var.name for var in fn.inputs)}."
             )
         computed: dict[str, Any] = {}
-        for op in fn.block.operations:
+        for op, released in zip(fn.block.operations, self._releases[function]):
             if op.type == "const" or op.type.startswith(_LOAD_TIME_OPS_PREFIX):
                 continue
             values = self._run_op(op, env, fn.opset)
             if intermediate:
                 computed.update(zip((v.name for v in op.outputs), values))
+            else:  # free what no later op reads: its memory is reused, not paged in anew
+                for name in released:
+                    env.pop(name, None)
         outputs = {name: env[name] for name in fn.block.outputs}
         return {**computed, **outputs} if intermediate else outputs
 
@@ -220,6 +232,43 @@ class Program:
         return [scope[name] for name in block.outputs]
 
 
+def _names_read(op: Operation) -> set[str]:
+    """The var names `op` reads, its nested blocks' included."""
+    names = {ref for bindings in op.inputs.values() for kind, ref in bindings if kind == "name"}
+    for block in op.blocks:
+        names.update(block.outputs)
+        for inner in block.operations:
+            names |= _names_read(inner)
+    return names
+
+
+def _releases(block: Block) -> list[tuple[str, ...]]:
+    """Per op of `block`, the names no later op reads (the block's outputs never among them):
+    those it is the last to read and those of its outputs nobody reads."""
+    last_reader: dict[str, int] = {}
+    for index, op in enumerate(block.operations):
+        for var in op.outputs:
+            last_reader[var.name] = index
+        for name in _names_read(op):
+            last_reader[name] = index
+    released: list[list[str]] = [[] for _ in block.operations]
+    for name, index in last_reader.items():
+        if name not in block.outputs:
+            released[index].append(name)
+    return [tuple(names) for names in released]
+
+
+def _mark_constant_inputs(block: Block, constants: Mapping[str, Any]) -> None:
+    """Set each op's `constant_inputs`: the inputs whose every binding is a value or a constant var."""
+    for op in block.operations:
+        op.constant_inputs = frozenset(
+            name for name, bindings in op.inputs.items()
+            if all(kind == "value" or ref in constants for kind, ref in bindings)
+        )
+        for nested in op.blocks:
+            _mark_constant_inputs(nested, constants)
+
+
 @lru_cache(maxsize=None)
 def _input_names(kernel: Any) -> frozenset[str]:
     """The MIL inputs a kernel takes: its keyword-only parameters."""
@@ -259,7 +308,7 @@ def _conform_feed(var: Var, feeds: Mapping[str, Any]) -> Any:
         return value
     if not isinstance(var.type, TensorType):
         return value
-    array = np.asarray(value).astype(var.type.dtype, copy=False)
+    array = astype(value, var.type.dtype)
     if not var.type.fits(array.shape):
         raise ShapeMismatchError(
             f"Input {var.name!r} is declared {var.type} but the feed has shape {array.shape}."
@@ -275,7 +324,7 @@ def _conform_output(context: OpContext, var: Var, value: Any, inputs: Mapping[st
         return value  # an int class label (classify) stays a Python int, like a str label
     array = np.asarray(value)
     if var.type.data_type != MIL_pb2.DataType.STRING:
-        array = array.astype(var.type.dtype, copy=False)
+        array = astype(array, var.type.dtype)
     # Only fully known output types are checked: for data-dependent shapes coremltools' symbolic
     # type inference may even get the rank wrong (fill from a shape tensor says [?]) and Core ML
     # runs such programs all the same.

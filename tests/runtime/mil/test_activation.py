@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from coremltools.proto import MIL_pb2
 
+from modelbuild.runtime.mil import MIL_OPS, OpContext
+from modelbuild.runtime.mil.opsets import IOS15
 from modelbuild.runtime.mil.testing import mb, run_mil
+from modelbuild.runtime.mil.values import TensorType
 
 
 @pytest.fixture
@@ -92,3 +96,15 @@ def test_fp16_activations_stay_close_to_fp32(x):
     np.testing.assert_allclose(softmax, F.softmax(t, dim=1).numpy(), atol=1e-3)
     np.testing.assert_allclose(sigmoid, torch.sigmoid(t).numpy(), atol=1e-3)
     assert not np.array_equal(sigmoid, torch.sigmoid(torch.from_numpy(x)).numpy())  # really fp16
+
+
+@pytest.mark.ops("relu")
+def test_relu_of_a_large_fp16_tensor_keeps_every_value_numpy_keeps():
+    every = np.arange(2**16, dtype=np.uint16).view(np.float16)  # NaNs, infs, subnormals, -0
+    context = OpContext("relu", ["y"], [TensorType(MIL_pb2.DataType.FLOAT16, None)])
+    got = MIL_OPS.get("relu", opset=IOS15)(context, x=every)
+    expected = np.maximum(every, 0)
+    assert got.dtype == np.float16
+    nan = np.isnan(expected)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    np.testing.assert_array_equal(got[~nan].view(np.uint16), expected[~nan].view(np.uint16))

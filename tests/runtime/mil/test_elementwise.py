@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 import torch
 from coremltools.converters.mil.mil import get_new_symbol
+from coremltools.proto import MIL_pb2
 
+from modelbuild.runtime.mil import MIL_OPS, OpContext
+from modelbuild.runtime.mil.opsets import IOS15
 from modelbuild.runtime.mil.testing import mb, run_mil, to_program
+from modelbuild.runtime.mil.values import TensorType
 
 from modelbuild.runtime.registry import ShapeMismatchError
 
@@ -177,3 +181,34 @@ def test_fp16_program_rounds_every_op_to_fp16(rng):
     expected = ((_t(x).half() + torch.tensor(1.0 / 3.0).half()) * 3.0).float().numpy()
     np.testing.assert_array_equal(got.astype(np.float32), expected)
     assert not np.array_equal(got.astype(np.float32), (x + 1.0 / 3.0) * 3.0)
+
+
+def _fp16_context(op_type: str) -> OpContext:
+    return OpContext(op_type, ["z"], [TensorType(MIL_pb2.DataType.FLOAT16, None)])
+
+
+def _random_fp16_bits(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Every kind of fp16 value: normal, subnormal, zeros, inf and NaN."""
+    return rng.integers(0, 2**16, shape, dtype=np.uint16).view(np.float16)
+
+
+NUMPY_FP16 = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "real_div": np.true_divide,
+              "maximum": np.maximum, "minimum": np.minimum}
+
+
+@pytest.mark.ops(*NUMPY_FP16)
+@pytest.mark.parametrize("name", list(NUMPY_FP16))
+def test_large_fp16_operands_give_numpys_float16_results(name, rng):
+    x = _random_fp16_bits(rng, (4, 64, 128))  # large enough to run on torch
+    y = _random_fp16_bits(rng, (4, 64, 128))
+    scalar = np.array(rng.standard_normal(), np.float16)
+    scalar.setflags(write=False)  # constants may be read-only
+    kernel = MIL_OPS.get(name, opset=IOS15)
+    for a, b in ((x, y), (x, scalar), (scalar, x[:, ::-1])):
+        with np.errstate(all="ignore"):
+            expected = NUMPY_FP16[name](a, b)
+        got = kernel(_fp16_context(name), x=a, y=b)
+        assert got.dtype == np.float16 and got.shape == expected.shape
+        nan = np.isnan(expected)
+        np.testing.assert_array_equal(np.isnan(got), nan)
+        np.testing.assert_array_equal(got[~nan].view(np.uint16), expected[~nan].view(np.uint16))

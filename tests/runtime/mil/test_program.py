@@ -1,6 +1,8 @@
 """Program loading and running: weights, feeds, intermediate outputs, errors, classify, control flow."""
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,7 @@ import torch
 from modelbuild.runtime.mil import MIL_OPS, Program, ProgramFormatError
 from modelbuild.runtime.mil.kernel import OpContext
 from modelbuild.runtime.mil.opsets import IOS15, IOS18
-from modelbuild.runtime.mil.testing import ct, mb, run_mil, to_program
+from modelbuild.runtime.mil.testing import build_mil, ct, mb, run_mil, to_program
 from modelbuild.runtime.registry import ShapeMismatchError, UnsupportedOpError
 
 
@@ -231,3 +233,69 @@ def test_a_while_loop_fills_a_list():
 
     got = run_mil(build, {"n": np.array([3], np.float32), "u": update})
     np.testing.assert_array_equal(got, [0 * update, 1 * update, 2 * update])
+
+
+@pytest.mark.ops("conv")
+def test_constant_weights_are_converted_once_per_loaded_program(rng):
+    weight = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    program = to_program(build_mil(lambda x: mb.conv(x=x, weight=weight), {"x": x}), fp16=True)
+    (conv,) = [op for op in program.function().block.operations if op.type == "conv"]
+    first = program.run({"x": x})
+    prepared = conv.prepared["weight"]  # the fp16 weight as a float32 torch tensor
+    second = program.run({"x": x})
+    assert conv.prepared["weight"] is prepared
+    assert prepared.dtype == torch.float32
+    np.testing.assert_array_equal(prepared.numpy(), weight.astype(np.float16).astype(np.float32))
+    np.testing.assert_array_equal(first[program.outputs[0]], second[program.outputs[0]])
+
+
+@pytest.mark.ops("conv")
+def test_a_weight_fed_at_run_time_is_converted_at_every_run(rng):
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    weights = [rng.standard_normal((4, 3, 3, 3)).astype(np.float32) for _ in range(2)]
+    program = to_program(build_mil(lambda x, w: mb.conv(x=x, weight=w), {"x": x, "w": weights[0]}))
+    for weight in weights:
+        got = program.run({"x": x, "w": weight})[program.outputs[0]]
+        expected = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(weight))
+        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.ops("add")
+def test_values_no_later_op_reads_are_freed_during_a_run():
+    x = np.zeros(1 << 20, np.float32)  # 4 MB; eight adds would hold 32 MB if nothing were freed
+
+    def build(x):
+        for _ in range(8):
+            x = mb.add(x=x, y=1.0)
+        return x
+
+    program = to_program(build_mil(build, {"x": x}))
+    tracemalloc.start()
+    try:
+        outputs = program.run({"x": x})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(outputs[program.outputs[0]], x + 8)
+    assert peak < 3 * x.nbytes
+    assert len(program.run({"x": x}, intermediate=True)) == 8  # asked for, every value is kept
+
+
+@pytest.mark.ops("while_loop", "mul", "add")
+def test_a_value_a_loop_body_reads_lives_until_the_loop_has_run(rng):
+    x = rng.uniform(0, 1, (2, 3)).astype(np.float32)
+
+    def build(x):
+        step = mb.mul(x=x, y=2.0)
+        start = mb.add(x=step, y=1.0)  # the last read of step outside the loop body
+
+        def body(a, i):
+            return mb.add(x=a, y=step), mb.add(x=i, y=np.int32(1))
+
+        looped, _ = mb.while_loop(_cond=lambda a, i: mb.less(x=i, y=np.int32(3)), _body=body,
+                                  loop_vars=(start, np.int32(0)))
+        return looped
+
+    got = run_mil(build, {"x": x})
+    np.testing.assert_allclose(got, (2 * x + 1) + 3 * (2 * x), rtol=1e-6)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..kernel import MIL_OPS, OpContext
+from ._torch import half_tensors
 
 
 def _f32(x: Any) -> np.ndarray:
@@ -30,7 +31,8 @@ def per_channel(op: OpContext, x: np.ndarray, param: Any, name: str) -> np.ndarr
 
 @MIL_OPS.register("relu")
 def relu(op: OpContext, *, x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0)
+    half = half_tensors(x)  # the same values, faster than numpy's float16 maximum
+    return torch.relu(half[0]).numpy() if half is not None else np.maximum(x, 0)
 
 
 @MIL_OPS.register("relu6")

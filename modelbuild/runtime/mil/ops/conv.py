@@ -29,6 +29,10 @@ def _check_bias(op: OpContext, bias: Any, channels: int, **shapes: Any) -> None:
         raise op.shape_error(f"bias must have {channels} values, one per output channel", bias=bias, **shapes)
 
 
+def _bias_vector(bias: Any) -> torch.Tensor:
+    return to_torch(bias).reshape(-1)
+
+
 @MIL_OPS.register("conv")
 def conv(
     op: OpContext, *, x: np.ndarray, weight: np.ndarray, bias: Any = None, strides: Any = None,
@@ -52,7 +56,8 @@ def conv(
     with torch.no_grad():
         data = to_torch(x) if symmetric else F.pad(to_torch(x), torch_pad_arg(padding))
         result = _CONV[spatial](
-            data, to_torch(weight), None if bias is None else to_torch(bias).reshape(-1),
+            data, op.prepared("weight", weight, to_torch),
+            None if bias is None else op.prepared("bias", bias, _bias_vector),
             stride=strides_, dilation=dilations_, groups=groups,
             padding=[before for before, _ in padding] if symmetric else 0,
         )
@@ -80,7 +85,8 @@ def conv_transpose(
     dilations_ = ints(dilations, spatial, 1)
     with torch.no_grad():
         full = _CONV_TRANSPOSE[spatial](
-            to_torch(x), to_torch(weight), None, stride=strides_, dilation=dilations_, groups=groups
+            to_torch(x), op.prepared("weight", weight, to_torch), None, stride=strides_, dilation=dilations_,
+            groups=groups,
         )
     result = to_numpy(full)
     full_sizes = result.shape[2:]

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..kernel import MIL_OPS, OpContext
+from ._torch import half_tensors
 
 
 def broadcast_shape(op: OpContext, **operands: Any) -> tuple[int, ...]:
@@ -22,9 +23,11 @@ def broadcast_shape(op: OpContext, **operands: Any) -> tuple[int, ...]:
         raise op.shape_error("the inputs cannot be broadcast together", **operands) from None
 
 
-def _binary(fn: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+def _binary(fn: Callable[[Any, Any], Any], on_half: Callable[..., torch.Tensor] | None) -> Callable[..., Any]:
     def kernel(op: OpContext, *, x: Any, y: Any) -> Any:
         broadcast_shape(op, x=x, y=y)
+        if on_half is not None and (tensors := half_tensors(x, y)) is not None:
+            return on_half(*tensors).numpy()
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return fn(np.asarray(x), np.asarray(y))
 
@@ -56,8 +59,13 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "logical_or": np.logical_or,
     "logical_xor": np.logical_xor,
 }
+# fp16 operands of these ops run on torch: each element computed in fp32 and rounded, as numpy does
+_HALF_ON_TORCH: dict[str, Callable[..., torch.Tensor]] = {
+    "add": torch.add, "sub": torch.sub, "mul": torch.mul, "real_div": torch.true_divide,
+    "maximum": torch.maximum, "minimum": torch.minimum,
+}
 for _name, _fn in _BINARY.items():
-    MIL_OPS.register(_name)(_binary(_fn))
+    MIL_OPS.register(_name)(_binary(_fn, _HALF_ON_TORCH.get(_name)))
 
 
 def _erf(x: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ def linear(op: OpContext, *, x: np.ndarray, weight: np.ndarray, bias: Any = None
         raise op.shape_error(f"bias must have shape ({weight.shape[0]},)", bias=bias, weight=weight)
     with torch.no_grad():
         result = torch.nn.functional.linear(
-            to_torch(x), to_torch(weight), None if bias is None else to_torch(bias)
+            to_torch(x), op.prepared("weight", weight, to_torch),
+            None if bias is None else op.prepared("bias", bias, to_torch),
         )
     return to_numpy(result)
 
